@@ -1,0 +1,63 @@
+# pipeline: tracked Optuna searches over the seed notebooks' Keras models.
+# Every target that needs Python depends on the virtual environment, which it builds itself.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+
+DATASET ?= imdb
+N_TRIALS ?= 30
+TIMEOUT ?= 600
+STUDY ?=
+SPACE ?=
+TABLE ?= blog-imdb
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) \
+	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint format search train datasets ui clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: DATASET=$(DATASET) N_TRIALS=$(N_TRIALS) TIMEOUT=$(TIMEOUT) STUDY= SPACE= TABLE=$(TABLE)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev extra
+
+test: $(STAMP) ## Run the whole test suite (CI runs this)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Run the tests not marked slow
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## Check style with ruff
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff check --fix pipeline tests
+	$(BIN)/ruff format pipeline tests
+
+datasets: $(STAMP) ## List the datasets and where their data is
+	$(BIN)/pipeline datasets
+
+search: $(STAMP) ## Run an Optuna study: make search DATASET=imdb N_TRIALS=30
+	$(BIN)/pipeline search $(DATASET) $(SEARCH_ARGS)
+
+train: $(STAMP) ## Train the seed recipe once: make train DATASET=reuters ARGS="epochs=9"
+	$(BIN)/pipeline train $(DATASET) $(ARGS)
+
+ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
+	$(BIN)/pipeline ui --port $(PORT)
+
+clean: ## Remove caches (keeps .venv and mlruns/)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,23 @@
+"""Datasets of the seed notebooks, read from their original archives."""
+
+from pipeline.datasets.registry import (
+    SPECS,
+    DataOptions,
+    Dataset,
+    Split,
+    describe,
+    get_spec,
+    load_dataset,
+)
+from pipeline.datasets.text import TextSettings
+
+__all__ = [
+    "SPECS",
+    "DataOptions",
+    "Dataset",
+    "Split",
+    "TextSettings",
+    "describe",
+    "get_spec",
+    "load_dataset",
+]

@@ -1,0 +1,65 @@
+"""IMDB movie reviews (Maas et al. 2011) from the original aclImdb archive."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.datasets.archives import Source, read_tar
+from pipeline.errors import UserError
+
+SOURCE = Source(
+    fname="aclImdb_v1.tar.gz",
+    origin="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+    unpacked=("aclImdb/train/pos/*.txt",),
+)
+CLASS_NAMES = ("negative", "positive")
+EXPECTED = "aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, the same number in each folder"
+_REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
+
+
+def read_reviews(location: Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    """{"train"|"test": (texts, labels)} in a fixed order (split, label, review id)."""
+    found = _read_files(location)
+    _check(location, found)
+    out = {}
+    for split in ("train", "test"):
+        rows = sorted(
+            (label, int(rid), text) for (s, label, rid), text in found.items() if s == split
+        )
+        texts = [_clean(text) for _, _, text in rows]
+        labels = np.array([label for label, _, _ in rows], dtype="float32")
+        out[split] = (texts, labels)
+    return out
+
+
+def _read_files(location: Path) -> dict[tuple[str, int, str], str]:
+    if location.is_dir():
+        pairs = ((str(p.relative_to(location)), p.read_bytes()) for p in location.rglob("*.txt"))
+    else:
+        pairs = read_tar(location, lambda name: _REVIEW.search(name) is not None, EXPECTED)
+    found = {}
+    for name, data in pairs:
+        match = _REVIEW.search(name.replace("\\", "/"))
+        if match:
+            split, polarity, rid = match.groups()
+            found[(split, int(polarity == "pos"), rid)] = data.decode("utf-8")
+    return found
+
+
+def _check(location: Path, found: dict) -> None:
+    counts = Counter((split, label) for split, label, _ in found)
+    sizes = {counts[(s, lab)] for s in ("train", "test") for lab in (0, 1)}
+    empty = [key for key, text in found.items() if not text.strip()]
+    if len(sizes) != 1 or 0 in sizes or empty:
+        raise UserError(
+            f"{location}: incomplete IMDB data ({dict(counts)} reviews per split/label, "
+            f"{len(empty)} empty); expected {EXPECTED}"
+        )
+
+
+def _clean(text: str) -> str:
+    return text.replace("<br />", " ")

@@ -1,0 +1,205 @@
+"""The known datasets: one call each returns train / validation / test splits plus metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import settings as paths
+from pipeline.datasets import boston, imdb, reuters, text
+from pipeline.datasets.archives import Source, fetch
+from pipeline.errors import UserError
+
+SHUFFLE_SEED = 113  # the seed Keras' imdb / reuters / boston_housing loaders shuffle with
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Split:
+    x: Any  # scipy.sparse.csr_matrix (text) or np.ndarray (tabular), float32
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def take(self, rows) -> Split:
+        return Split(self.x[rows], self.y[rows])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    task: str  # "binary" | "multiclass" | "regression"
+    train: Split
+    val: Split | None  # None: validate by k-fold over train
+    test: Split
+    class_names: tuple[str, ...]
+    k_folds: int = 0
+
+    @property
+    def n_features(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Everything that changes the features; later searches vary these."""
+
+    text: text.TextSettings = text.TextSettings()
+    with_title: bool = False  # reuters: prepend the headline to the body (not the seeds' text)
+    k_folds: int = 4  # boston_housing
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    task: str
+    source: Source
+    sizes: tuple[int, int | None, int]  # train / validation / test of the official data
+    n_features: int
+    n_classes: int
+    build: Callable[[Path, Path, DataOptions], Dataset]
+
+
+def shuffled(n: int) -> np.ndarray:
+    return np.random.RandomState(SHUFFLE_SEED).permutation(n)
+
+
+def _cache_file(name: str, location: Path, data_dir: Path, options: DataOptions) -> Path:
+    extra = {"with_title": options.with_title} if name == "reuters" else {}
+    return text.cache_path(data_dir, name, location, **text.settings_key(options.text), **extra)
+
+
+def _cached_text(name, location, data_dir, options, make_splits) -> dict:
+    path = _cache_file(name, location, data_dir, options)
+    splits = text.load_splits(path)
+    if splits is None:
+        raw = make_splits()
+        matrices = text.vectorize(options.text, *(texts for texts, _ in raw.values()))
+        splits = {key: (m, y) for (key, (_, y)), m in zip(raw.items(), matrices, strict=True)}
+        text.save_splits(path, splits)
+    return {key: Split(x, y) for key, (x, y) in splits.items()}
+
+
+def _build_imdb(location: Path, data_dir: Path, options: DataOptions) -> Dataset:
+    def make_splits():
+        reviews = imdb.read_reviews(location)
+        texts, labels = reviews["train"]
+        order = shuffled(len(texts))
+        n_val = min(10_000, len(texts) * 2 // 5)
+        train, val = order[n_val:], order[:n_val]
+        return {
+            "train": ([texts[i] for i in train], labels[train]),
+            "val": ([texts[i] for i in val], labels[val]),
+            "test": reviews["test"],
+        }
+
+    s = _cached_text("imdb", location, data_dir, options, make_splits)
+    return Dataset("imdb", "binary", s["train"], s["val"], s["test"], imdb.CLASS_NAMES)
+
+
+def _build_reuters(location: Path, data_dir: Path, options: DataOptions) -> Dataset:
+    def make_splits():
+        texts, labels = reuters.read_newswires(location, options.with_title)
+        order = shuffled(len(texts))
+        n_train = int(len(texts) * (1 - TEST_FRACTION))
+        n_val = min(1_000, n_train // 8)
+        parts = {"val": order[:n_val], "train": order[n_val:n_train], "test": order[n_train:]}
+        return {key: ([texts[i] for i in rows], labels[rows]) for key, rows in parts.items()}
+
+    s = _cached_text("reuters", location, data_dir, options, make_splits)
+    names = tuple(reuters.TOPICS)
+    return Dataset("reuters", "multiclass", s["train"], s["val"], s["test"], names)
+
+
+def _build_boston(location: Path, data_dir: Path, options: DataOptions) -> Dataset:
+    x, y = boston.read_rows(location)
+    order = shuffled(len(x))
+    n_train = int(len(x) * (1 - TEST_FRACTION))
+    train, test = order[:n_train], order[n_train:]
+    x_train, x_test = boston.standardize(x[train], x[test])
+    return Dataset(
+        "boston_housing",
+        "regression",
+        Split(x_train, y[train]),
+        None,
+        Split(x_test, y[test]),
+        (),
+        k_folds=options.k_folds,
+    )
+
+
+SPECS = {
+    spec.name: spec
+    for spec in (
+        Spec("imdb", "binary", imdb.SOURCE, (15_000, 10_000, 25_000), 10_000, 2, _build_imdb),
+        Spec(
+            "reuters",
+            "multiclass",
+            reuters.SOURCE,
+            (7_982, 1_000, 2_246),
+            10_000,
+            46,
+            _build_reuters,
+        ),
+        Spec("boston_housing", "regression", boston.SOURCE, (404, None, 102), 13, 0, _build_boston),
+    )
+}
+
+
+def get_spec(name: str) -> Spec:
+    if name not in SPECS:
+        raise UserError(f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}")
+    return SPECS[name]
+
+
+def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
+    """Read (or download) the archive, split as the seed notebooks do, vectorize, cache."""
+    spec = get_spec(name)
+    data_dir = paths.data_dir()
+    location = fetch(spec.source, data_dir)
+    return spec.build(location, data_dir, options)
+
+
+def with_options(options: DataOptions, **changes) -> DataOptions:
+    text_keys = {"max_tokens", "ngrams", "output_mode"}
+    text_changes = {k: v for k, v in changes.items() if k in text_keys}
+    other = {k: v for k, v in changes.items() if k not in text_keys}
+    return replace(options, text=replace(options.text, **text_changes), **other)
+
+
+def describe(name: str) -> dict:
+    """One row of `pipeline datasets`: sizes of the local data, or the official ones."""
+    spec = get_spec(name)
+    data_dir = paths.data_dir()
+    location = spec.source.local(data_dir)
+    row = {"name": name, "task": spec.task}
+    if location is None:
+        n_train, n_val, n_test = spec.sizes
+        return row | {
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "n_classes": spec.n_classes,
+            "n_features": spec.n_features,
+            "source": spec.source.describe(data_dir),
+        }
+    cached = _cache_file(name, location, data_dir, DataOptions()).is_file()
+    data = load_dataset(name)
+    source = "cached" if cached else f"archive found at {location}"
+    return row | {
+        "n_train": len(data.train),
+        "n_val": len(data.val) if data.val else None,
+        "n_test": len(data.test),
+        "n_classes": data.n_classes,
+        "n_features": data.n_features,
+        "source": source,
+    }

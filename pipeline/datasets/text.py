@@ -1,0 +1,125 @@
+"""Texts to sparse feature matrices with Keras' TextVectorization, cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+OUTPUT_MODES = ("multi_hot", "count", "tf_idf")
+CACHE_VERSION = 1
+_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """How texts become features; the seeds used the 10,000 most frequent words, multi-hot."""
+
+    max_tokens: int = 10_000
+    ngrams: int = 1
+    output_mode: str = "multi_hot"
+
+    def __post_init__(self) -> None:
+        if self.output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, not {self.output_mode!r}")
+        if self.ngrams not in (1, 2) or self.max_tokens < 2:
+            raise ValueError("ngrams must be 1 or 2 and max_tokens at least 2")
+
+
+def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> list[sp.csr_matrix]:
+    """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix."""
+    import keras  # deferred: importing Keras costs seconds
+
+    mode = "count" if settings.output_mode == "tf_idf" else settings.output_mode
+    layer = keras.layers.TextVectorization(
+        max_tokens=settings.max_tokens, ngrams=settings.ngrams, output_mode=mode, sparse=True
+    )
+    layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
+    matrices = [_transform(layer, texts) for texts in (train, *others)]
+    if settings.output_mode == "tf_idf":
+        matrices = _tf_idf(matrices)
+    return matrices
+
+
+def _transform(layer, texts: list[str]) -> sp.csr_matrix:
+    width = layer.vocabulary_size()
+    chunks = [
+        _to_csr(layer(np.array(texts[i : i + _CHUNK], dtype=object)), width)
+        for i in range(0, len(texts), _CHUNK)
+    ]
+    return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, width), "float32")
+
+
+def _to_csr(tensor, width: int) -> sp.csr_matrix:
+    indices = tensor.indices.numpy()
+    values = tensor.values.numpy().astype("float32")
+    shape = (int(tensor.dense_shape[0]), width)
+    return sp.csr_matrix((values, (indices[:, 0], indices[:, 1])), shape=shape)
+
+
+def _tf_idf(matrices: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    transformer = TfidfTransformer().fit(matrices[0])
+    return [transformer.transform(m).astype("float32").tocsr() for m in matrices]
+
+
+# --- cache -------------------------------------------------------------------------------
+
+
+def cache_dir(data_dir: Path) -> Path:
+    """`PIPELINE_CACHE_DIR`, else a `pipeline-cache` folder inside the data folder."""
+    return Path(os.environ.get("PIPELINE_CACHE_DIR") or data_dir / "pipeline-cache")
+
+
+def cache_path(data_dir: Path, dataset: str, source: Path, **settings) -> Path:
+    """A file name that changes whenever the settings, the source file or this code change."""
+    stat = source.stat()
+    key = {"v": CACHE_VERSION, "source": [str(source), stat.st_size, stat.st_mtime_ns], **settings}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return cache_dir(data_dir) / f"{dataset}-{digest[:16]}.npz"
+
+
+def settings_key(settings: TextSettings) -> dict:
+    return asdict(settings)
+
+
+def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]]) -> None:
+    """Write atomically; an unwritable folder gives one warning and no cache."""
+    arrays = {}
+    for name, (x, y) in splits.items():
+        arrays |= {
+            f"{name}_data": x.data,
+            f"{name}_indices": x.indices,
+            f"{name}_indptr": x.indptr,
+            f"{name}_shape": np.array(x.shape),
+            f"{name}_y": y,
+        }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            np.savez(tmp, **arrays)
+        os.chmod(tmp.name, 0o644)
+        os.replace(tmp.name, path)
+    except OSError as error:
+        warnings.warn(f"not caching vectorized data in {path.parent}: {error}", stacklevel=2)
+
+
+def load_splits(path: Path) -> dict[str, tuple[sp.csr_matrix, np.ndarray]] | None:
+    if not path.is_file():
+        return None
+    with np.load(path) as npz:
+        names = {key.rsplit("_", 1)[0] for key in npz.files}
+        return {name: (_csr(npz, name), npz[f"{name}_y"]) for name in names}
+
+
+def _csr(npz, name: str) -> sp.csr_matrix:
+    parts = (npz[f"{name}_data"], npz[f"{name}_indices"], npz[f"{name}_indptr"])
+    return sp.csr_matrix(parts, shape=tuple(npz[f"{name}_shape"]))

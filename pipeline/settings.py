@@ -1,0 +1,40 @@
+"""Where things live: data folder, tracking store, study storage (the shared contract)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
+_PROJECT_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
+
+
+def data_dir() -> Path:
+    """`PIPELINE_DATA_DIR`, else Keras' own dataset cache."""
+    raw = os.environ.get("PIPELINE_DATA_DIR") or "~/.keras/datasets"
+    return Path(raw).expanduser().resolve()
+
+
+def search_spaces_dir() -> Path:
+    """`search_spaces/` of the working directory, else the one beside the package."""
+    local = Path("search_spaces")
+    return local if local.is_dir() else _PROJECT_SPACES
+
+
+def tracking_uri(override: str | None = None) -> str:
+    return override or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def storage_url(override: str | None = None) -> str:
+    return override or os.environ.get("PIPELINE_STORAGE") or DEFAULT_STORAGE
+
+
+def mask(url: str) -> str:
+    """The URL with its password replaced by ***, for printing and logging."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,153 @@
+"""Tiny archives in the original formats, temp stores, and the real-data switch."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL_DATA = Path(os.environ.get("PIPELINE_DATA_DIR", "../shared/data")).resolve()
+REAL_FILES = ("aclImdb_v1.tar.gz", "reuters21578.tar.gz", "housing.data")
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant"]
+NEGATIVE = ["awful", "terrible", "boring", "dull", "waste"]
+FILLER = ["the", "a", "movie", "film", "plot", "actor", "scene", "story", "it", "was", "and", "of"]
+
+
+def review(rng: np.random.RandomState, positive: bool) -> str:
+    words = list(rng.choice(FILLER, 12)) + list(rng.choice(POSITIVE if positive else NEGATIVE, 3))
+    rng.shuffle(words)
+    return " ".join(words) + "<br /><br />The end."
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def make_imdb(folder: Path, per_class: int = 25) -> Path:
+    """aclImdb_v1.tar.gz with `per_class` reviews in each of train/test x pos/neg."""
+    rng = np.random.RandomState(0)
+    path = folder / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for polarity in ("pos", "neg"):
+                for i in range(per_class):
+                    text = review(rng, polarity == "pos").encode()
+                    add_file(
+                        tar,
+                        f"aclImdb/{split}/{polarity}/{i}_{7 if polarity == 'pos' else 2}.txt",
+                        text,
+                    )
+        add_file(tar, "aclImdb/README", b"not a review")
+    return path
+
+
+# Topic of each generated newswire: Keras topics, one outside the 46, and none at all.
+REUTERS_TOPICS = ["earn", "acq", "crude", "earn", "acq", "soybean", "", "crude", "earn", "grain"]
+
+
+def newswire(newid: int, topic: str) -> str:
+    topics = f"<D>{topic}</D><D>usa</D>" if topic else ""
+    words = {
+        "earn": "profit net shr",
+        "acq": "acquire stake merger",
+        "crude": "oil barrel opec",
+        "grain": "wheat corn tonnes",
+        "soybean": "soy beans",
+    }.get(topic, "misc news")
+    return (
+        f'<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" OLDID="1" NEWID="{newid}">\n'
+        f"<DATE>26-FEB-1987</DATE>\n<TOPICS>{topics}</TOPICS>\n<TEXT>&#2;\n"
+        f"<TITLE>HEADLINE{newid} {topic.upper()}</TITLE>\n"
+        f"<BODY>Company said {words} {words} &lt;quoted&gt; today.\n Reuter\n&#3;</BODY></TEXT>\n"
+        "</REUTERS>\n"
+    )
+
+
+def make_reuters(folder: Path, n: int = 80) -> Path:
+    """reuters21578.tar.gz with two .sgm files of `n` newswires in all."""
+    path = folder / "reuters21578.tar.gz"
+    docs = [newswire(i, REUTERS_TOPICS[(i - 1) % len(REUTERS_TOPICS)]) for i in range(1, n + 1)]
+    half = n // 2
+    with tarfile.open(path, "w:gz") as tar:
+        for k, part in enumerate((docs[:half], docs[half:])):
+            body = '<!DOCTYPE lewis SYSTEM "lewis.dtd">\n' + "".join(part)
+            add_file(tar, f"reut2-{k:03d}.sgm", body.encode("latin-1"))
+        add_file(tar, "lewis.dtd", b"<!-- dtd -->")
+    return path
+
+
+def make_housing(folder: Path, n: int = 60) -> Path:
+    rng = np.random.RandomState(1)
+    x = rng.uniform(0, 10, size=(n, 13))
+    y = 5 + 2 * x[:, 5] - 0.5 * x[:, 12] + rng.normal(0, 0.5, n)
+    path = folder / "housing.data"
+    np.savetxt(path, np.column_stack([x, y]), fmt="%.4f")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_archives(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-data")
+    make_imdb(folder)
+    make_reuters(folder)
+    make_housing(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_data(tiny_archives, tmp_path, monkeypatch) -> Path:
+    """A data folder holding the tiny archives, with its own fresh cache folder."""
+    folder = tmp_path / "data"
+    shutil.copytree(tiny_archives, folder)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(folder))
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """One migrated MLflow SQLite store per session (creating one costs about 2 s)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def stores(mlflow_template, tmp_path, monkeypatch) -> dict[str, str]:
+    """Fresh MLflow and Optuna stores under tmp_path/mlruns, set as the defaults."""
+    root = tmp_path / "mlruns"
+    root.mkdir()
+    shutil.copy(mlflow_template, root / "mlflow.db")
+    uris = {
+        "tracking": f"sqlite:///{root / 'mlflow.db'}",
+        "storage": f"sqlite:///{root / 'optuna.db'}",
+    }
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uris["tracking"])
+    monkeypatch.setenv("PIPELINE_STORAGE", uris["storage"])
+    return uris
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory) -> Path:
+    """Vectorized real data is cached once per session (or where CI points)."""
+    return Path(os.environ.get("PIPELINE_CACHE_DIR") or tmp_path_factory.mktemp("real-cache"))
+
+
+@pytest.fixture
+def real_data(monkeypatch, real_cache) -> Path:
+    missing = [f for f in REAL_FILES if not (REAL_DATA / f).exists()]
+    if missing:
+        pytest.skip(f"real archives absent from {REAL_DATA}: {', '.join(missing)}")
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(REAL_DATA))
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(real_cache))
+    return REAL_DATA

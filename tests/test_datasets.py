@@ -1,0 +1,243 @@
+"""Loaders on tiny archives in the original formats: parsing, labels, splits, cache, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tarfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import datasets
+from pipeline.cli import app
+from pipeline.datasets import DataOptions, TextSettings, load_dataset, registry, reuters
+from pipeline.datasets.archives import Source, fetch
+from pipeline.errors import UserError
+from tests.conftest import REUTERS_TOPICS, add_file, make_housing, make_imdb
+
+
+def test_imdb_splits_follow_the_seed_recipe(tiny_data):
+    data = load_dataset("imdb")
+    # 50 train reviews: 2/5 validation (10,000 of 25,000 in the real data), the rest train
+    assert (len(data.train), len(data.val), len(data.test)) == (30, 20, 50)
+    assert data.task == "binary" and data.class_names == ("negative", "positive")
+    assert data.train.x.format == "csr" and data.train.x.dtype == np.float32
+    assert sorted(np.unique(data.train.x.data)) == [1.0]  # multi-hot
+    assert data.test.y.sum() == 25  # balanced
+    # the validation rows are the first of a seed-113 shuffle of the train reviews
+    order = registry.shuffled(50)
+    labels = np.array([0.0] * 25 + [1.0] * 25, dtype="float32")  # sorted: neg then pos
+    assert np.array_equal(data.val.y, labels[order[:20]])
+    assert np.array_equal(data.train.y, labels[order[20:]])
+
+
+def test_imdb_vocabulary_is_adapted_on_train_only_and_strips_markup(tiny_data):
+    from pipeline.datasets import imdb
+
+    reviews = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")
+    assert "<br />" not in reviews["train"][0][0]
+    data = load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=8)))
+    assert data.n_features == 8  # 7 most frequent words + the out-of-vocabulary slot
+
+
+def test_reuters_labels_are_the_first_topic_in_keras_order(tiny_data):
+    texts, labels = reuters.read_newswires(tiny_data / "reuters21578.tar.gz")
+    kept = [t for t in (REUTERS_TOPICS * 8) if t in reuters.TOPICS]
+    assert len(texts) == len(kept) == 64  # "soybean" is not a Keras topic, "" has none
+    assert [reuters.TOPICS[i] for i in labels] == kept
+    assert reuters.TOPICS.index("earn") == 3 and len(reuters.TOPICS) == 46
+    assert texts[0].startswith("Company said profit") and texts[0].endswith("Reuter")
+    assert "<quoted>" in texts[0]  # entities decoded
+    assert "HEADLINE" not in " ".join(texts)
+
+
+def test_reuters_title_is_an_option(tiny_data):
+    texts, _ = reuters.read_newswires(tiny_data / "reuters21578.tar.gz", with_title=True)
+    assert texts[0].startswith("HEADLINE1 EARN\nCompany said")
+
+
+def test_reuters_split_sizes(tiny_data):
+    data = load_dataset("reuters")
+    n_train = int(64 * 0.8)  # 51 train, 13 test; validation = first 51 // 8 of train
+    assert (len(data.train), len(data.val), len(data.test)) == (n_train - 6, 6, 13)
+    assert data.n_classes == 46 and data.train.y.dtype == np.int64
+
+
+def test_boston_split_and_standardization(tiny_data):
+    data = load_dataset("boston_housing")
+    assert (len(data.train), len(data.test), data.val, data.k_folds) == (48, 12, None, 4)
+    assert np.allclose(data.train.x.mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(data.train.x.std(axis=0), 1, atol=1e-4)  # divided by the std
+    raw = np.loadtxt(tiny_data / "housing.data")
+    order = registry.shuffled(60)
+    assert np.allclose(data.test.y, raw[order[48:], 13])
+
+
+@pytest.mark.parametrize(
+    ("settings", "values"),
+    [
+        (TextSettings(output_mode="multi_hot"), {1.0}),
+        (TextSettings(output_mode="count"), {1.0, 2.0}),
+    ],
+)
+def test_output_modes(tiny_data, settings, values):
+    data = load_dataset("reuters", DataOptions(text=settings))
+    assert values <= set(np.unique(data.train.x.data))
+
+
+def test_tf_idf_and_bigrams(tiny_data):
+    unigram = load_dataset("reuters", DataOptions(text=TextSettings(max_tokens=1000)))
+    bigram = load_dataset("reuters", DataOptions(text=TextSettings(max_tokens=1000, ngrams=2)))
+    assert bigram.n_features > unigram.n_features
+    tfidf = load_dataset("reuters", DataOptions(text=TextSettings(output_mode="tf_idf")))
+    rows = np.sqrt(np.asarray(tfidf.train.x.multiply(tfidf.train.x).sum(axis=1))).ravel()
+    assert np.allclose(rows, 1.0, atol=1e-5)  # l2-normalised rows
+    assert len(np.unique(tfidf.train.x.data)) > 2
+
+
+def test_cache_is_reused_and_invalidated(tiny_data, tmp_path):
+    cache = tmp_path / "cache"
+    first = load_dataset("imdb")
+    files = sorted(cache.glob("imdb-*.npz"))
+    assert len(files) == 1
+    again = load_dataset("imdb")
+    assert (again.train.x != first.train.x).nnz == 0
+    assert sorted(cache.glob("imdb-*.npz")) == files  # no new file: reused
+    load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=50)))
+    assert len(list(cache.glob("imdb-*.npz"))) == 2  # a changed setting never reuses
+    archive = tiny_data / "aclImdb_v1.tar.gz"
+    os.utime(archive, ns=(1, 1))
+    load_dataset("imdb")
+    assert len(list(cache.glob("imdb-*.npz"))) == 3  # a changed archive never reuses
+
+
+def test_unwritable_cache_warns_once_and_loads(tiny_data, tmp_path, monkeypatch):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(blocked / "cache"))
+    with pytest.warns(UserWarning, match="not caching") as caught:
+        data = load_dataset("imdb")
+    assert len(data.train) == 30
+    assert len([w for w in caught if "not caching" in str(w.message)]) == 1
+
+
+def test_corrupt_archive_is_one_clear_error(tiny_data):
+    (tiny_data / "aclImdb_v1.tar.gz").write_bytes(b"this is not a tar file")
+    with pytest.raises(UserError, match=r"aclImdb_v1\.tar\.gz: corrupt or truncated archive"):
+        load_dataset("imdb")
+
+
+def test_truncated_archive_is_one_clear_error(tiny_data):
+    path = tiny_data / "reuters21578.tar.gz"
+    path.write_bytes(path.read_bytes()[:-400])
+    with pytest.raises(UserError, match="reuters21578.tar.gz: corrupt or truncated"):
+        load_dataset("reuters")
+
+
+def test_archive_missing_reviews_is_not_silently_smaller(tiny_data, tmp_path):
+    folder = tmp_path / "short"
+    folder.mkdir()
+    with (
+        tarfile.open(make_imdb(folder)) as src,
+        tarfile.open(tiny_data / "aclImdb_v1.tar.gz", "w:gz") as dst,
+    ):
+        for member in src.getmembers():
+            if "test/pos/3_" not in member.name:
+                dst.addfile(member, src.extractfile(member))
+    with pytest.raises(UserError, match="incomplete IMDB data"):
+        load_dataset("imdb")
+
+
+def test_reuters_with_a_gap_in_newids_is_an_error(tiny_data):
+    path = tiny_data / "reuters21578.tar.gz"
+    with tarfile.open(path) as tar:
+        sgm = tar.extractfile("reut2-001.sgm").read()
+    with tarfile.open(path, "w:gz") as tar:
+        add_file(tar, "reut2-000.sgm", sgm)  # the first file's NEWIDs are missing
+    with pytest.raises(UserError, match="newswires missing"):
+        load_dataset("reuters")
+
+
+def test_tar_members_escaping_the_folder_are_never_read(tmp_path):
+    from pipeline.datasets.archives import read_tar
+
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        add_file(tar, "../reut2-000.sgm", b"escape")
+        add_file(tar, "/abs/reut2-001.sgm", b"absolute")
+        link = tarfile.TarInfo("reut2-002.sgm")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+        add_file(tar, "reut2-003.sgm", b"fine")
+    names = [name for name, _ in read_tar(path, lambda name: True, "x")]
+    assert names == ["reut2-003.sgm"]
+
+
+def test_unpacked_folders_are_accepted(tiny_data, tmp_path, monkeypatch):
+    folder = tmp_path / "unpacked"
+    with tarfile.open(tiny_data / "aclImdb_v1.tar.gz") as tar:
+        tar.extractall(folder, filter="data")
+    with tarfile.open(tiny_data / "reuters21578.tar.gz") as tar:
+        tar.extractall(folder, filter="data")
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(folder))
+    assert len(load_dataset("imdb").test) == 50
+    assert len(load_dataset("reuters").test) == 13
+
+
+def test_download_from_origin_when_absent(tmp_path, monkeypatch):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    make_housing(remote)
+    spec = registry.SPECS["boston_housing"]
+    source = replace(spec.source, origin=(remote / "housing.data").as_uri())
+    monkeypatch.setitem(registry.SPECS, "boston_housing", replace(spec, source=source))
+    data_dir = tmp_path / "empty"
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    assert "will download from file://" in datasets.describe("boston_housing")["source"]
+    data = load_dataset("boston_housing")
+    assert (data_dir / "housing.data").read_bytes() == (remote / "housing.data").read_bytes()
+    assert len(data.train) == 48
+
+
+def test_failed_download_is_one_clear_error(tmp_path):
+    source = Source("x.tar.gz", (tmp_path / "nowhere" / "x.tar.gz").as_uri())
+    with pytest.raises(UserError, match="could not download"):
+        fetch(source, tmp_path / "data")
+
+
+def test_gzip_of_garbage_is_corrupt(tiny_data):
+    (tiny_data / "reuters21578.tar.gz").write_bytes(gzip.compress(b"garbage" * 100))
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        load_dataset("reuters")
+
+
+def test_cli_datasets_json(tiny_data):
+    result = CliRunner().invoke(app, ["datasets", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert set(rows["imdb"]) == {
+        "name",
+        "task",
+        "n_train",
+        "n_val",
+        "n_test",
+        "n_classes",
+        "n_features",
+        "source",
+    }
+    assert (rows["imdb"]["n_train"], rows["imdb"]["n_val"], rows["imdb"]["n_test"]) == (30, 20, 50)
+    assert rows["boston_housing"]["n_features"] == 13
+    assert rows["reuters"]["source"].startswith("archive found at")
+    again = json.loads(CliRunner().invoke(app, ["datasets", "--json", "imdb"]).output)
+    assert again[0]["source"] == "cached"
+
+
+def test_cli_unknown_dataset_exits_2_listing_known(tiny_data):
+    result = CliRunner().invoke(app, ["datasets", "mnist"])
+    assert result.exit_code == 2
+    assert "unknown dataset 'mnist'; known datasets: imdb, reuters, boston_housing" in result.output
+    assert "Traceback" not in result.output
