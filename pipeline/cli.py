@@ -6,12 +6,19 @@ import functools
 import json
 import logging
 import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
 import typer  # noqa: E402
+import yaml  # noqa: E402
 
+from pipeline import settings  # noqa: E402
 from pipeline.errors import UserError  # noqa: E402
 
 app = typer.Typer(
@@ -50,6 +57,16 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes, not user news
 
 
+def _space(dataset: str, space: str | None) -> Path:
+    from pipeline import datasets, spaces
+
+    datasets.get_spec(dataset)  # an unknown dataset is the first thing to report
+    path = spaces.resolve(space or dataset, settings.search_spaces_dir())
+    if not path.is_file():
+        raise UserError(f"search space {path} not found")
+    return path
+
+
 @app.command("datasets")
 @user_errors
 def datasets_command(
@@ -66,6 +83,120 @@ def datasets_command(
     import pandas as pd
 
     typer.echo(pd.DataFrame(rows).to_markdown(index=False))
+
+
+@app.command()
+@user_errors
+def search(
+    dataset: Annotated[str, typer.Argument(help="imdb, reuters or boston_housing.")],
+    space: Annotated[str | None, typer.Option(help="Space file or name in search_spaces/.")] = None,
+    n_trials: Annotated[int, typer.Option(help="Finished trials the study should have.")] = 30,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S.")] = 600,
+    study: Annotated[str | None, typer.Option(help="Study name (default: dataset).")] = None,
+    sampler: Annotated[str, typer.Option(help="tpe, random or grid.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    seed: Annotated[int, typer.Option(help="Seed of the sampler and of trial 0.")] = 0,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
+) -> None:
+    """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
+    from pipeline import report
+    from pipeline import study as studies
+
+    _logging(verbose)
+    cfg = studies.SearchConfig(
+        dataset,
+        _space(dataset, space),
+        n_trials,
+        timeout,
+        study,
+        sampler,
+        pruner,
+        seed,
+        storage,
+        tracking_uri,
+        verbose,
+    )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        outcome = studies.run_study(cfg)
+    except studies.Interrupted as error:
+        typer.echo(f"\n{error}", err=True)
+        raise typer.Exit(130) from None
+    done = studies.finished(outcome.study)
+    typer.echo(f"\nstudy {cfg.name!r}: ran {outcome.ran} trials now, {done} finished in all")
+    typer.echo(report.to_text(outcome.table))
+    typer.echo("\nCompare the runs in the MLflow UI: make ui  (then open http://127.0.0.1:5000)")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+_LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
+
+
+def parse_assignments(pairs: list[str]) -> dict:
+    """`key=value` words; values are YAML scalars, and "16,32" is a list of ints."""
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"expected key=value, got {pair!r}")
+        out[key] = [int(v) for v in raw.split(",")] if _LIST.match(raw) else yaml.safe_load(raw)
+    return out
+
+
+@app.command()
+@user_errors
+def train(
+    dataset: Annotated[str, typer.Argument(help="imdb, reuters or boston_housing.")],
+    assignments: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Space file whose defaults to start from.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Keras epochs.")] = False,
+) -> None:
+    """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
+    from pipeline import study as studies
+
+    _logging(verbose)
+    overrides = parse_assignments(assignments or [])
+    run_id, result = studies.train_once(
+        dataset, overrides, _space(dataset, space), seed, tracking_uri, verbose
+    )
+    figures = {result.val_metric: result.val_value, **result.test}
+    typer.echo(" ".join(f"{k}={v:.4f}" for k, v in figures.items()))
+    typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")
+
+
+@app.command()
+@user_errors
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    uri = settings.tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(command))
 
 
 def main() -> None:

@@ -1,0 +1,73 @@
+"""Build and compile a Keras model from a plain dict of parameters (no Optuna in here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from pipeline.spaces import TASK_LOSSES
+
+OPTIMIZERS = {
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def layer_units(params: dict[str, Any]) -> list[int]:
+    """Units per hidden layer from `units` (a list, "16,32" or one int) and `n_layers`."""
+    units = params.get("units", 16)
+    if isinstance(units, str):
+        units = [int(u) for u in units.split(",") if u.strip()]
+    if isinstance(units, int):
+        units = [units]
+    units = list(units)
+    n_layers = params.get("n_layers", len(units))
+    if len(units) == 1:
+        units = units * n_layers
+    if len(units) != n_layers:
+        raise ValueError(f"n_layers={n_layers} but {len(units)} units given ({units})")
+    return units
+
+
+def output_layer(task: str, n_classes: int) -> keras.layers.Dense:
+    if task == "binary":
+        return keras.layers.Dense(1, activation="sigmoid", name="output")
+    if task == "multiclass":
+        return keras.layers.Dense(n_classes, activation="softmax", name="output")
+    return keras.layers.Dense(1, name="output")
+
+
+def task_metric(task: str, loss: str) -> keras.metrics.Metric:
+    """Accuracy for classification (matching the label format the loss implies), else MAE."""
+    if task == "binary":
+        return keras.metrics.BinaryAccuracy(name="accuracy")
+    if task == "multiclass" and loss == "sparse_categorical_crossentropy":
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    if task == "multiclass":
+        return keras.metrics.CategoricalAccuracy(name="accuracy")
+    return keras.metrics.MeanAbsoluteError(name="mae")
+
+
+def build_model(
+    params: dict[str, Any], task: str, n_features: int, n_classes: int = 0, sparse: bool = False
+) -> keras.Model:
+    """Hidden Dense layers (+ dropout), the task's output layer, compiled: loss, optimizer."""
+    loss = params["loss"]
+    if loss not in TASK_LOSSES[task]:
+        raise ValueError(
+            f"loss {loss!r} does not fit a {task} task; use one of {TASK_LOSSES[task]}"
+        )
+    inputs = keras.Input(shape=(n_features,), sparse=sparse, name="features")
+    x = inputs
+    for i, units in enumerate(layer_units(params), start=1):
+        x = keras.layers.Dense(
+            units, activation=params.get("activation", "relu"), name=f"dense_{i}"
+        )(x)
+        if params.get("dropout", 0.0) > 0:
+            x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
+    model = keras.Model(inputs, output_layer(task, n_classes)(x))
+    optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](params.get("learning_rate", 1e-3))
+    model.compile(optimizer=optimizer, loss=loss, metrics=[task_metric(task, loss)])
+    return model

@@ -1,0 +1,71 @@
+"""Matplotlib figures saved as PNG: learning curves, confusion matrix, study plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def learning_curves(history: dict[str, list[float]], metric: str, path: Path) -> Path:
+    """Training vs validation loss and metric per epoch, drawn as the seed notebooks do."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", metric), strict=True):
+        ax.plot(epochs, history[key], "bo", label=f"Training {key}")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], "b", label=f"Validation {key}")
+        ax.set(xlabel="Epochs", ylabel=key, title=f"Training and validation {key}")
+        ax.legend()
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path: Path) -> Path:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    many = len(labels) > 10
+    fig, ax = plt.subplots(figsize=(12, 12) if many else (5, 5))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=list(range(len(labels))),
+        display_labels=list(labels),
+        ax=ax,
+        include_values=not many,
+        xticks_rotation="vertical",
+        colorbar=False,
+    )
+    return _save(fig, path)
+
+
+def study_plots(study, folder: Path) -> list[Path]:
+    """Optuna's optimization history and (when computable) parameter importances."""
+    import warnings
+
+    import optuna.visualization.matplotlib as ovm
+
+    saved = []
+    for name, plot in (
+        ("optimization_history", ovm.plot_optimization_history),
+        ("param_importances", ovm.plot_param_importances),
+    ):
+        try:
+            with warnings.catch_warnings():  # "experimental" and small-sample notes
+                warnings.simplefilter("ignore")
+                ax = plot(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials
+            continue
+        figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        saved.append(_save(figure, folder / f"{name}.png"))
+    return saved
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

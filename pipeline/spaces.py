@@ -1,0 +1,262 @@
+"""Search spaces: YAML files validated once into frozen types, and `suggest(trial, space)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from pipeline.errors import UserError
+
+TASK_LOSSES = {
+    "binary": ("binary_crossentropy", "mse"),
+    "multiclass": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
+    "regression": ("mse", "mae", "huber"),
+}
+LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losses}))
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
+NAMED_CHOICES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "activation": ACTIVATIONS}
+PARAMS = (
+    "n_layers",
+    "units",
+    "activation",
+    "dropout",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "early_stopping_patience",
+)
+REQUIRED = ("units", "loss", "epochs", "batch_size")
+TOP_KEYS = ("dataset", "description", "defaults", "search")
+KIND_KEYS = {
+    "int": {"low", "high", "step", "log"},
+    "float": {"low", "high", "step", "log"},
+    "categorical": {"choices"},
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int" | "float" | "categorical" | "fixed"
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple = ()
+    value: Any = None
+    per_layer: bool = False  # units only: one value per existing hidden layer
+
+
+@dataclass(frozen=True)
+class Space:
+    path: str
+    dataset: str | None
+    description: str
+    defaults: MappingProxyType
+    params: tuple[Param, ...]
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+
+def _fail(path: Path | str, key: str, problem: str) -> UserError:
+    return UserError(f"{path}: {key}: {problem}")
+
+
+def load(path: Path | str, task: str | None = None) -> Space:
+    """Read and validate a space file; any problem is one UserError naming the file and key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise UserError(f"{path}: cannot read search space ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        problem = str(error).replace("\n", " ")
+        raise UserError(f"{path}: not valid YAML ({problem})") from None
+    return parse(raw, path, task)
+
+
+def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
+    if not isinstance(raw, dict):
+        raise _fail(path, "(top level)", "expected a mapping with keys " + ", ".join(TOP_KEYS))
+    _no_unknown(path, "(top level)", raw, TOP_KEYS)
+    defaults = _mapping(path, "defaults", raw.get("defaults") or {})
+    search = _mapping(path, "search", raw.get("search") or {})
+    for name, value in defaults.items():
+        _check_value(path, f"defaults.{name}", name, value, task)
+    params = tuple(_param(path, name, spec, task) for name, spec in search.items())
+    params = tuple(sorted(params, key=lambda p: p.name != "n_layers"))  # layers before units
+    missing = [k for k in REQUIRED if k not in defaults and k not in search]
+    if missing:
+        raise _fail(
+            path, "defaults", f"missing {', '.join(missing)} (set it in defaults or search)"
+        )
+    return Space(
+        str(path),
+        raw.get("dataset"),
+        str(raw.get("description", "")),
+        MappingProxyType(dict(defaults)),
+        params,
+    )
+
+
+def _mapping(path, key: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
+    _no_unknown(path, key, value, PARAMS)
+    return value
+
+
+def _no_unknown(path, key: str, mapping: dict, known) -> None:
+    unknown = [str(k) for k in mapping if k not in known]
+    if unknown:
+        raise _fail(
+            path,
+            f"{key}.{unknown[0]}" if key != "(top level)" else unknown[0],
+            f"unknown key; expected one of {', '.join(known)}",
+        )
+
+
+def _check_value(path, key: str, name: str, value: Any, task: str | None) -> None:
+    if name == "units":
+        ok = isinstance(value, int) or (
+            isinstance(value, list) and value and all(isinstance(u, int) and u > 0 for u in value)
+        )
+        if not ok:
+            raise _fail(path, key, f"expected a positive int or a list of them, got {value!r}")
+        return
+    if name in NAMED_CHOICES:
+        allowed = TASK_LOSSES[task] if (name == "loss" and task) else NAMED_CHOICES[name]
+        if value not in allowed:
+            raise _fail(
+                path, key, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}"
+            )
+        return
+    expected = float if name in ("dropout", "learning_rate") else int
+    if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else int):
+        raise _fail(path, key, f"expected {expected.__name__}, got {value!r}")
+    if value < 0 or (name in ("n_layers", "epochs", "batch_size") and value < 1):
+        raise _fail(path, key, f"out of range: {value!r}")
+
+
+def _param(path, name: str, spec: Any, task: str | None) -> Param:
+    key = f"search.{name}"
+    if not isinstance(spec, dict):
+        _check_value(path, key, name, spec, task)
+        return Param(name, "fixed", value=spec)
+    if "value" in spec:
+        _no_unknown(path, key, spec, ("value",))
+        _check_value(path, key + ".value", name, spec["value"], task)
+        return Param(name, "fixed", value=spec["value"])
+    kind = spec.get("type")
+    if kind not in KIND_KEYS:
+        raise _fail(path, key + ".type", f"expected int, float or categorical, got {kind!r}")
+    extra = {"per_layer"} if name == "units" else set()
+    _no_unknown(path, key, spec, {"type"} | KIND_KEYS[kind] | extra)
+    if kind == "categorical":
+        return _categorical(path, key, name, spec, task)
+    return _numeric(path, key, name, spec, kind, task)
+
+
+def _categorical(path, key: str, name: str, spec: dict, task: str | None) -> Param:
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _fail(path, key + ".choices", "expected a non-empty list")
+    for i, choice in enumerate(choices):
+        _check_value(path, f"{key}.choices[{i}]", name, choice, task)
+    return Param(name, "categorical", choices=tuple(choices), per_layer=bool(spec.get("per_layer")))
+
+
+def _numeric(path, key: str, name: str, spec: dict, kind: str, task: str | None) -> Param:
+    for bound in ("low", "high"):
+        if bound not in spec:
+            raise _fail(path, f"{key}.{bound}", "missing")
+        _check_value(path, f"{key}.{bound}", name, spec[bound], task)
+        if kind == "float" and (
+            isinstance(spec[bound], bool) or not isinstance(spec[bound], int | float)
+        ):
+            raise _fail(path, f"{key}.{bound}", f"expected a number, got {spec[bound]!r}")
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    if low > high:
+        raise _fail(path, f"{key}.low", f"low ({low}) is greater than high ({high})")
+    if not isinstance(log, bool) or (log and low <= 0):
+        raise _fail(path, f"{key}.log", "must be true or false, and true needs low > 0")
+    if kind == "int" and name in ("dropout", "learning_rate"):
+        raise _fail(path, f"{key}.type", f"{name} is a float")
+    return Param(
+        name,
+        kind,
+        low=low,
+        high=high,
+        step=spec.get("step"),
+        log=log,
+        per_layer=bool(spec.get("per_layer")),
+    )
+
+
+# --- sampling --------------------------------------------------------------------------
+
+
+def _suggest_one(trial, p: Param, name: str) -> Any:
+    if p.kind == "int":
+        return trial.suggest_int(name, p.low, p.high, step=p.step or 1, log=p.log)
+    if p.kind == "float":
+        return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+    if p.kind == "categorical":
+        return trial.suggest_categorical(name, list(p.choices))
+    return p.value
+
+
+def suggest(trial, space: Space) -> dict[str, Any]:
+    """Trial parameters: the defaults, overridden by what the trial samples from the space."""
+    params = dict(space.defaults)
+    for p in space.params:
+        if p.name == "units" and p.per_layer:
+            n = int(params.get("n_layers", 1))
+            params["units"] = [_suggest_one(trial, p, f"units_{i}") for i in range(1, n + 1)]
+        else:
+            params[p.name] = _suggest_one(trial, p, p.name)
+    if "n_layers" in params and isinstance(params.get("units"), int):
+        params["units"] = [params["units"]] * int(params["n_layers"])
+    return params
+
+
+def grid(space: Space) -> dict[str, list]:
+    """The space as Optuna's GridSampler wants it; floats need a step to be enumerable."""
+    out = {}
+    for p in space.params:
+        if p.kind == "fixed":
+            continue
+        values = list(p.choices) if p.kind == "categorical" else _enumerate(space, p)
+        names = [p.name]
+        if p.name == "units" and p.per_layer:
+            most = max(
+                [q.high for q in space.params if q.name == "n_layers" and q.high]
+                or [space.defaults.get("n_layers", 1)]
+            )
+            names = [f"units_{i}" for i in range(1, int(most) + 1)]
+        out |= {name: values for name in names}
+    return out
+
+
+def _enumerate(space: Space, p: Param) -> list:
+    if p.kind == "float" and not p.step:
+        raise UserError(f"{space.path}: search.{p.name}: the grid sampler needs a step for floats")
+    step = p.step or 1
+    count = int(round((p.high - p.low) / step)) + 1
+    return [p.low + i * step for i in range(count)]
+
+
+def resolve(name_or_path: str, search_dir: Path) -> Path:
+    """`--space` value: a path, or the name of a file in search_spaces/."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return search_dir / f"{name_or_path}.yaml"

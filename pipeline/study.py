@@ -1,0 +1,427 @@
+"""Run an Optuna study whose trials train Keras models and log everything to MLflow."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from pipeline import datasets, plots, report, settings, spaces, tracking
+from pipeline.errors import UserError
+from pipeline.trial import TrainResult, configure_devices, describe_params, train_and_evaluate
+
+log = logging.getLogger("pipeline")
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the study; the message says how to resume."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    dataset: str
+    space: Path
+    n_trials: int = 30
+    timeout: float | None = 600
+    study_name: str | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    storage: str | None = None
+    tracking_uri: str | None = None
+    verbose: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.study_name or self.dataset
+
+
+@dataclass
+class Outcome:
+    study: optuna.Study
+    parent_run_id: str | None
+    ran: int
+    table: pd.DataFrame
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+def make_sampler(name: str, seed: int, space: spaces.Space) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(spaces.grid(space), seed=seed)
+    raise UserError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UserError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}")
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
+        first = str(error).strip().splitlines()[0]
+        raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
+
+
+def direction(task: str) -> str:
+    return "minimize" if task == "regression" else "maximize"
+
+
+def open_study(cfg: SearchConfig, space: spaces.Space, task: str) -> optuna.Study:
+    """Create the study, or load it to resume; the sampler seed moves on with each resume."""
+    storage = open_storage(settings.storage_url(cfg.storage))
+    try:
+        existing = len(optuna.load_study(study_name=cfg.name, storage=storage).trials)
+    except KeyError:
+        existing = 0
+    study = optuna.create_study(
+        study_name=cfg.name,
+        storage=storage,
+        load_if_exists=True,
+        direction=direction(task),
+        sampler=make_sampler(cfg.sampler, cfg.seed + existing, space),
+        pruner=make_pruner(cfg.pruner),
+    )
+    if study.direction.name.lower() != direction(task):
+        raise UserError(f"study {cfg.name!r} exists with another direction; choose --study NAME")
+    study.set_user_attr("dataset", cfg.dataset)
+    study.set_user_attr("val_metric", "val_mae" if task == "regression" else "val_accuracy")
+    return study
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=DONE))
+
+
+# --- one trial -------------------------------------------------------------------------------
+
+
+def pruning_hook(trial: optuna.Trial, metric: str):
+    def on_epoch(epoch: int, logs: dict[str, float]) -> bool:
+        trial.report(logs[metric], step=epoch + 1)
+        return trial.should_prune()
+
+    return on_epoch
+
+
+def log_result(
+    tracker: tracking.Tracker, run_id: str, result: TrainResult, class_names: tuple
+) -> None:
+    """Per-epoch metrics, final figures and the trial's artifacts."""
+    finals = {
+        "final_" + result.val_metric: result.val_value,
+        "n_params": result.n_params,
+        "train_seconds": result.seconds,
+        "epochs_run": result.epochs_run,
+        **result.test,
+    }
+    finals |= {
+        f"fold_{i}_{result.val_metric}": v
+        for i, v in enumerate(result.fold_values, 1)
+        if len(result.fold_values) > 1
+    }
+    tracker.log_metrics(run_id, result.history, finals)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        pd.DataFrame(result.history).rename_axis("epoch").rename(lambda i: i + 1).to_csv(
+            folder / "history.csv"
+        )
+        plots.learning_curves(
+            result.history, result.val_metric.removeprefix("val_"), folder / "learning_curves.png"
+        )
+        if result.model is not None:
+            (folder / "model_summary.txt").write_text(_summary(result.model))
+        if result.test_pred is not None and class_names:
+            plots.confusion_matrix(
+                result.test_true,
+                _classes(result.test_pred),
+                class_names,
+                folder / "confusion_matrix.png",
+            )
+        tracker.log_artifacts(run_id, folder)
+
+
+def _summary(model) -> str:
+    buffer = io.StringIO()
+    model.summary(print_fn=lambda line, **_: buffer.write(line + "\n"))
+    return buffer.getvalue()
+
+
+def _classes(pred):
+    return pred.argmax(axis=1) if pred.shape[1] > 1 else (pred[:, 0] > 0.5).astype(int)
+
+
+class Objective:
+    """`objective(trial)`: sample params, train with pruning, log one child run."""
+
+    def __init__(self, cfg: SearchConfig, space, data, tracker, experiment_id, parent_id, best):
+        self.cfg, self.space, self.data, self.tracker = cfg, space, data, tracker
+        self.experiment_id, self.parent_id, self.best = experiment_id, parent_id, best
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = spaces.suggest(trial, self.space)
+        run_id = self.tracker.start_run(
+            self.experiment_id,
+            f"trial-{trial.number}",
+            self.parent_id,
+            tags={
+                "study": self.cfg.name,
+                "trial_number": trial.number,
+                "trial_state": "RUNNING",
+                "sampler": self.cfg.sampler,
+                "pruner": self.cfg.pruner,
+            },
+        )
+        trial.set_user_attr("mlflow_run_id", run_id)
+        self.tracker.log_params(run_id, describe_params(params) | {"seed": self._seed(trial)})
+        result = self._train(trial, params, run_id)
+        log_result(self.tracker, run_id, result, self.data.class_names)
+        state = "PRUNED" if result.stopped_by == "pruned" else "COMPLETE"
+        self.tracker.set_tags(run_id, {"trial_state": state})
+        self.tracker.end_run(run_id, tracking.FINISHED)
+        self._remember(trial, result)
+        if state == "PRUNED":
+            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        return result.val_value
+
+    def _seed(self, trial: optuna.Trial) -> int:
+        return self.cfg.seed + trial.number
+
+    def _train(self, trial, params, run_id) -> TrainResult:
+        hook = pruning_hook(trial, "val_mae" if self.data.task == "regression" else "val_accuracy")
+        try:
+            return train_and_evaluate(
+                params,
+                self.data,
+                seed=self._seed(trial),
+                on_epoch=hook,
+                verbose=2 if self.cfg.verbose else 0,
+            )
+        except BaseException as error:
+            status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
+            message = str(error) or type(error).__name__
+            self.tracker.set_tags(run_id, {"trial_state": "FAIL", "error": message})
+            self.tracker.end_run(run_id, status)
+            raise
+
+    def _remember(self, trial, result: TrainResult) -> None:
+        trial.set_user_attr("val_metric", result.val_metric)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("seconds", round(result.seconds, 2))
+        for key, value in result.test.items():
+            trial.set_user_attr(key, value)
+        self.best.offer(result)
+
+
+class BestModel:
+    """Keeps the best trained model of this invocation on disk, for the parent run."""
+
+    def __init__(self, folder: Path, minimize: bool) -> None:
+        self.path, self.minimize, self.value = folder / "best_model.keras", minimize, None
+
+    def offer(self, result: TrainResult) -> None:
+        if result.model is None or result.stopped_by == "pruned":
+            return
+        better = self.value is None or (
+            result.val_value < self.value if self.minimize else result.val_value > self.value
+        )
+        if better:
+            self.value = result.val_value
+            result.model.save(self.path)
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+
+def run_study(cfg: SearchConfig) -> Outcome:
+    """Load data and space, open study and tracking, run the missing trials, summarize."""
+    if cfg.n_trials < 1:
+        raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
+    spec = datasets.get_spec(cfg.dataset)
+    space = spaces.load(cfg.space, task=spec.task)
+    if space.dataset and space.dataset != cfg.dataset:
+        raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
+    make_sampler(cfg.sampler, cfg.seed, space)
+    study = open_study(cfg, space, spec.task)
+    remaining = cfg.n_trials - finished(study)
+    if remaining <= 0:
+        log.info("study %r already has %d finished trials", cfg.name, finished(study))
+        return Outcome(study, None, 0, report.trials_frame(study, top=10))
+    log.info("loading %s", cfg.dataset)
+    data = datasets.load_dataset(cfg.dataset)
+    device = configure_devices()
+    tracker = tracking.Tracker(settings.tracking_uri(cfg.tracking_uri))
+    experiment_id = tracker.experiment(cfg.dataset)
+    parent_id = tracker.start_run(
+        experiment_id,
+        f"{cfg.name}-search",
+        tags={
+            "study": cfg.name,
+            "sampler": cfg.sampler,
+            "pruner": cfg.pruner,
+            "device": device,
+            "kind": "search",
+        },
+    )
+    tracker.log_params(
+        parent_id,
+        {
+            "dataset": cfg.dataset,
+            "space": str(cfg.space),
+            "n_trials": cfg.n_trials,
+            "timeout": cfg.timeout,
+            "seed": cfg.seed,
+            "sampler": cfg.sampler,
+            "pruner": cfg.pruner,
+            "storage": settings.mask(settings.storage_url(cfg.storage)),
+        },
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        best = BestModel(Path(tmp), spec.task == "regression")
+        objective = Objective(cfg, space, data, tracker, experiment_id, parent_id, best)
+        before = len(study.trials)
+        try:
+            _optimize(study, objective, cfg)
+        except KeyboardInterrupt:
+            tracker.end_run(parent_id, tracking.KILLED)
+            raise Interrupted(
+                f"interrupted; run the same command again to resume study "
+                f"{cfg.name!r} ({finished(study)}/{cfg.n_trials} trials done)"
+            ) from None
+        except BaseException:
+            tracker.end_run(parent_id, tracking.FAILED)
+            raise
+        table = report.trials_frame(study, top=10)
+        _log_parent(tracker, parent_id, study, table, best, Path(tmp))
+    tracker.end_run(parent_id, tracking.FINISHED)
+    return Outcome(study, parent_id, len(study.trials) - before, table)
+
+
+class StopRules:
+    """Stop when the study has `n_trials` finished trials (any worker's), or after
+    `max_failures` failed trials in a row here; shows a progress bar with the best value."""
+
+    def __init__(self, study: optuna.Study, n_trials: int, max_failures: int = 5) -> None:
+        from tqdm.auto import tqdm
+
+        self.n_trials, self.max_failures, self.failures = n_trials, max_failures, 0
+        self.bar = tqdm(
+            total=n_trials,
+            initial=finished(study),
+            unit="trial",
+            desc=f"study {study.study_name}",
+            dynamic_ncols=True,
+        )
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        failed = trial.state == optuna.trial.TrialState.FAIL
+        self.failures = self.failures + 1 if failed else 0
+        self.bar.n = finished(study)
+        self.bar.set_postfix_str(_best_text(study), refresh=True)
+        if self.bar.n >= self.n_trials or self.failures >= self.max_failures:
+            study.stop()
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.failures >= self.max_failures:
+            log.warning("stopped after %d failed trials in a row", self.failures)
+
+
+def _best_text(study: optuna.Study) -> str:
+    try:
+        best = study.best_trial
+    except ValueError:
+        return "no completed trial yet"
+    return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
+
+
+def _optimize(study: optuna.Study, objective: Objective, cfg: SearchConfig) -> None:
+    if not cfg.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rules = StopRules(study, cfg.n_trials)
+    try:
+        study.optimize(
+            objective,
+            timeout=cfg.timeout,
+            catch=(Exception,),
+            callbacks=[rules],
+            gc_after_trial=True,
+        )
+    finally:
+        rules.close()
+
+
+def _log_parent(
+    tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, best: BestModel, folder: Path
+) -> None:
+    """Best params and value, study plots, the top-trials table and the best model."""
+    try:
+        trial = study.best_trial
+    except ValueError:  # no completed trial
+        return
+    tracker.log_params(parent_id, {f"best_{k}": v for k, v in trial.params.items()})
+    tracker.log_metrics(parent_id, values={"best_value": trial.value, "best_trial": trial.number})
+    tracker.set_tags(parent_id, {"best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
+    plots.study_plots(study, folder)
+    (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
+    tracker.log_artifacts(parent_id, folder)
+
+
+def train_once(
+    dataset: str,
+    overrides: dict[str, Any],
+    space_path: Path,
+    seed: int = 0,
+    tracking_uri: str | None = None,
+    verbose: bool = False,
+) -> tuple[str, TrainResult]:
+    """Train one fixed configuration (the space's defaults + overrides) as one MLflow run."""
+    spec = datasets.get_spec(dataset)
+    base = spaces.load(space_path, task=spec.task)
+    params = dict(
+        spaces.parse({"defaults": {**base.defaults, **overrides}}, "arguments", spec.task).defaults
+    )
+    data = datasets.load_dataset(dataset)
+    device = configure_devices()
+    tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
+    run_id = tracker.start_run(
+        tracker.experiment(dataset), "train", tags={"kind": "train", "device": device}
+    )
+    tracker.log_params(run_id, describe_params(params) | {"seed": seed})
+    try:
+        result = train_and_evaluate(params, data, seed=seed, verbose=2 if verbose else 0)
+    except BaseException as error:
+        tracker.set_tags(run_id, {"error": str(error) or type(error).__name__})
+        tracker.end_run(
+            run_id, tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
+        )
+        raise
+    log_result(tracker, run_id, result, data.class_names)
+    with tempfile.TemporaryDirectory() as tmp:
+        result.model.save(Path(tmp) / "model.keras")
+        tracker.log_artifacts(run_id, Path(tmp))
+    tracker.end_run(run_id, tracking.FINISHED)
+    return run_id, result

@@ -1,0 +1,128 @@
+"""The only module that talks to MLflow: experiments, parent/child runs, metrics, artifacts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UserError
+from pipeline.settings import mask
+
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+_BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
+
+
+def _artifact_root(uri: str) -> Path | None:
+    """Local SQLite stores keep artifacts beside the database, under `artifacts/`."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+    return None
+
+
+class Tracker:
+    """A thin service over `MlflowClient`; every call names its run explicitly."""
+
+    def __init__(self, uri: str) -> None:
+        import mlflow  # deferred: importing MLflow costs a second
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        root = _artifact_root(uri)
+        if root is not None:
+            root.parent.mkdir(parents=True, exist_ok=True)
+        self._root = root
+        self._mlflow = mlflow
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def experiment(self, name: str) -> str:
+        """The id of experiment `name`, created when missing."""
+        found = self._call(self.client.get_experiment_by_name, name)
+        if found is not None:
+            return found.experiment_id
+        location = (self._root / name).resolve().as_uri() if self._root else None
+        return self._call(self.client.create_experiment, name, artifact_location=location)
+
+    def start_run(
+        self,
+        experiment_id: str,
+        name: str,
+        parent_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> str:
+        tags = {k: str(v) for k, v in (tags or {}).items()}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        run = self._call(self.client.create_run, experiment_id, run_name=name, tags=tags)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self._call(self.client.log_batch, run_id, params=items[i : i + 100])
+
+    def log_metrics(
+        self,
+        run_id: str,
+        history: dict[str, list[float]] | None = None,
+        values: dict[str, float] | None = None,
+    ) -> None:
+        """Per-epoch `history` (step = epoch, from 1) and single `values`, in few calls."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step)
+            for k, series in (history or {}).items()
+            for step, v in enumerate(series, start=1)
+        ]
+        items += [Metric(k, float(v), now, 0) for k, v in (values or {}).items()]
+        for i in range(0, len(items), _BATCH):
+            self._call(self.client.log_batch, run_id, metrics=items[i : i + _BATCH])
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self._call(self.client.set_tag, run_id, key, str(value)[:5000])
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        self._call(self.client.log_artifacts, run_id, str(folder), artifact_path)
+
+    def end_run(self, run_id: str, status: str = FINISHED) -> None:
+        self._call(self.client.set_terminated, run_id, status)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except self._mlflow.exceptions.MlflowException as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise UserError(f"MLflow at {mask(self.uri)}: {first}") from None
+
+    # --- reading ------------------------------------------------------------------------
+
+    def runs(self, experiment: str, filter_string: str = "") -> list:
+        """All runs of an experiment matching `filter_string` (MLflow's search syntax)."""
+        exp = self._call(self.client.get_experiment_by_name, experiment)
+        if exp is None:
+            return []
+        runs, token = [], None
+        while True:
+            page = self._call(
+                self.client.search_runs,
+                [exp.experiment_id],
+                filter_string,
+                max_results=1000,
+                page_token=token,
+            )
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def metric_history(self, run_id: str, key: str) -> list[float]:
+        history = self._call(self.client.get_metric_history, run_id, key)
+        return [m.value for m in sorted(history, key=lambda m: m.step)]

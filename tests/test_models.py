@@ -1,0 +1,85 @@
+"""The model builder: plain dict in, compiled keras.Model out."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pipeline.models import build_model, layer_units
+
+
+def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def test_hidden_layers_and_units_follow_params():
+    params = {"units": [16, 32, 64, 64], "activation": "tanh", "loss": "binary_crossentropy"}
+    model = build_model(params, "binary", n_features=100)
+    layers = dense_layers(model)
+    assert [layer.units for layer in layers] == [16, 32, 64, 64, 1]
+    assert [layer.activation.__name__ for layer in layers] == ["tanh"] * 4 + ["sigmoid"]
+    assert model.count_params() == 101 * 16 + 17 * 32 + 33 * 64 + 65 * 64 + 65
+
+
+@pytest.mark.parametrize(
+    ("task", "loss", "units", "activation", "metric"),
+    [
+        ("binary", "mse", 1, "sigmoid", "BinaryAccuracy"),
+        ("multiclass", "categorical_crossentropy", 46, "softmax", "CategoricalAccuracy"),
+        (
+            "multiclass",
+            "sparse_categorical_crossentropy",
+            46,
+            "softmax",
+            "SparseCategoricalAccuracy",
+        ),
+        ("regression", "mse", 1, "linear", "MeanAbsoluteError"),
+    ],
+)
+def test_output_layer_and_metric_per_task(task, loss, units, activation, metric):
+    model = build_model({"units": 8, "loss": loss}, task, n_features=13, n_classes=46)
+    output = dense_layers(model)[-1]
+    assert (output.units, output.activation.__name__) == (units, activation)
+    assert [m["class_name"] for m in model.get_compile_config()["metrics"]] == [metric]
+    assert model.loss == loss
+
+
+def test_dropout_optimizer_and_learning_rate():
+    params = {
+        "units": 8,
+        "n_layers": 3,
+        "dropout": 0.25,
+        "loss": "mse",
+        "optimizer": "adam",
+        "learning_rate": 0.005,
+    }
+    model = build_model(params, "regression", n_features=4)
+    drops = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [d.rate for d in drops] == [0.25] * 3
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
+
+
+def test_loss_must_fit_the_task():
+    with pytest.raises(ValueError, match="does not fit a multiclass task"):
+        build_model({"units": 8, "loss": "mse"}, "multiclass", 10, 46)
+
+
+def test_layer_units_forms():
+    assert layer_units({"units": "16,32"}) == [16, 32]
+    assert layer_units({"units": 8, "n_layers": 3}) == [8, 8, 8]
+    with pytest.raises(ValueError, match="n_layers=3 but 2 units"):
+        layer_units({"units": [8, 8], "n_layers": 3})
+
+
+def test_sparse_input_trains_on_a_csr_matrix():
+    keras.utils.set_random_seed(0)
+    x = sp.random(400, 50, density=0.3, format="csr", dtype="float32", random_state=0)
+    signal = np.asarray(x[:, :5].sum(axis=1)).ravel()
+    y = (signal > np.median(signal)).astype("float32")
+    params = {"units": 8, "loss": "binary_crossentropy", "learning_rate": 0.01}
+    model = build_model(params, "binary", 50, sparse=True)
+    history = model.fit(x, y, epochs=30, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
