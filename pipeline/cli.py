@@ -48,7 +48,21 @@ def user_errors(command):
     return wrapper
 
 
+def _import_tensorflow_quietly() -> None:
+    """TensorFlow writes C++ start-up notes to stderr before its log level applies."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _logging(verbose: bool) -> None:
+    if not verbose:
+        _import_tensorflow_quietly()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

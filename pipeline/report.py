@@ -28,4 +28,4 @@ def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
         return "(no finished trials)"
     if fmt == "csv":
         return frame.to_csv(index=False)
-    return frame.to_markdown(index=False, floatfmt=".4g")
+    return frame.to_markdown(index=False, floatfmt=".4g", missingval="")

@@ -260,6 +260,7 @@ def run_study(cfg: SearchConfig) -> Outcome:
     """Load data and space, open study and tracking, run the missing trials, summarize."""
     if cfg.n_trials < 1:
         raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
+    optuna.logging.set_verbosity(optuna.logging.INFO if cfg.verbose else optuna.logging.WARNING)
     spec = datasets.get_spec(cfg.dataset)
     space = spaces.load(cfg.space, task=spec.task)
     if space.dataset and space.dataset != cfg.dataset:
@@ -359,8 +360,6 @@ def _best_text(study: optuna.Study) -> str:
 
 
 def _optimize(study: optuna.Study, objective: Objective, cfg: SearchConfig) -> None:
-    if not cfg.verbose:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     rules = StopRules(study, cfg.n_trials)
     try:
         study.optimize(
