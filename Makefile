@@ -12,6 +12,9 @@ TIMEOUT ?= 600
 STUDY ?=
 SPACE ?=
 TABLE ?= blog-imdb
+SEEDS ?= 3
+TOP ?= 10
+OUTPUT ?=
 PORT ?= 5000
 PYTEST_ARGS ?=
 
@@ -19,7 +22,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) \
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train datasets ui clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +58,13 @@ search: $(STAMP) ## Run an Optuna study: make search DATASET=imdb N_TRIALS=30
 
 train: $(STAMP) ## Train the seed recipe once: make train DATASET=reuters ARGS="epochs=9"
 	$(BIN)/pipeline train $(DATASET) $(ARGS)
+
+reproduce: $(STAMP) ## Reproduce a seed table: make reproduce TABLE=blog-imdb SEEDS=3
+	$(BIN)/pipeline reproduce $(TABLE) --seeds $(SEEDS) $(if $(OUTPUT),--output $(OUTPUT))
+
+export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..] [TOP=10]
+	$(BIN)/pipeline export $(DATASET) $(if $(STUDY),--study $(STUDY)) --top $(TOP) \
+		$(if $(OUTPUT),--output $(OUTPUT))
 
 ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
 	$(BIN)/pipeline ui --port $(PORT)

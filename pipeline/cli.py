@@ -187,6 +187,68 @@ def train(
     typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")
 
 
+def _write(text: str, output: Path | None) -> None:
+    """Print, or write the file whole (a temp file renamed into place)."""
+    if output is None:
+        typer.echo(text)
+        return
+    try:
+        partial = output.with_name(output.name + ".partial")
+        partial.write_text(text)
+        partial.replace(output)
+    except OSError as error:
+        raise UserError(f"cannot write {output}: {error.strerror}") from None
+    typer.echo(f"wrote {output}")
+
+
+@app.command()
+@user_errors
+def reproduce(
+    table: Annotated[str, typer.Argument(help="blog-imdb, book-reuters, book-boston or a YAML.")],
+    seeds: Annotated[int, typer.Option(help="Trainings per row, reported as mean ± std.")] = 3,
+    output: Annotated[Path | None, typer.Option(help="Write the markdown here.")] = None,
+    study: Annotated[
+        str | None, typer.Option(help="Study name (default: reproduce-TABLE).")
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
+) -> None:
+    """Train every row of a seed notebook's table and compare with the seed's numbers."""
+    from pipeline import datasets, tables
+    from pipeline import study as studies
+
+    _logging(verbose)
+    path = tables.resolve(table, settings.search_spaces_dir() / "tables")
+    seed_table = tables.load(path, lambda name: datasets.get_spec(name).task)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        _, text = studies.reproduce_table(seed_table, seeds, study, storage, tracking_uri, verbose)
+    except studies.Interrupted as error:
+        typer.echo(f"\n{error}", err=True)
+        raise typer.Exit(130) from None
+    _write(text, output)
+
+
+@app.command()
+@user_errors
+def export(
+    dataset: Annotated[str, typer.Argument(help="The MLflow experiment (dataset name).")],
+    study: Annotated[str | None, typer.Option(help="Study name (default: the dataset).")] = None,
+    all_studies: Annotated[bool, typer.Option("--all-studies", help="Rank every study.")] = False,
+    top: Annotated[int, typer.Option(help="How many trials.")] = 10,
+    metric: Annotated[str | None, typer.Option(help="Rank by this MLflow metric.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown or csv.")] = "markdown",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Export the best trials of a study from MLflow as a markdown or CSV table."""
+    from pipeline import report
+
+    chosen = None if all_studies else (study or dataset)
+    _write(report.export_table(dataset, chosen, metric, top, fmt, tracking_uri), output)
+
+
 @app.command()
 @user_errors
 def ui(

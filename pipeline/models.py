@@ -6,29 +6,13 @@ from typing import Any
 
 import keras
 
-from pipeline.spaces import TASK_LOSSES
+from pipeline.spaces import TASK_LOSSES, layer_units
 
 OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
 }
-
-
-def layer_units(params: dict[str, Any]) -> list[int]:
-    """Units per hidden layer from `units` (a list, "16,32" or one int) and `n_layers`."""
-    units = params.get("units", 16)
-    if isinstance(units, str):
-        units = [int(u) for u in units.split(",") if u.strip()]
-    if isinstance(units, int):
-        units = [units]
-    units = list(units)
-    n_layers = params.get("n_layers", len(units))
-    if len(units) == 1:
-        units = units * n_layers
-    if len(units) != n_layers:
-        raise ValueError(f"n_layers={n_layers} but {len(units)} units given ({units})")
-    return units
 
 
 def output_layer(task: str, n_classes: int) -> keras.layers.Dense:

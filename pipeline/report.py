@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
+
+from pipeline.errors import UserError
+from pipeline.spaces import layer_units
 
 
 def trials_frame(study, top: int | None = None) -> pd.DataFrame:
@@ -29,3 +35,210 @@ def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
     if fmt == "csv":
         return frame.to_csv(index=False)
     return frame.to_markdown(index=False, floatfmt=".4g", missingval="")
+
+
+# --- reproduced seed tables --------------------------------------------------------------
+
+
+def _mean_std(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
+    if not values:
+        return "—"
+    arr = np.asarray(values) * scale
+    return f"{arr.mean():.{digits}f} ± {arr.std():.{digits}f}"
+
+
+def _setting(row, columns) -> dict[str, Any]:
+    units = layer_units(row.params)
+    values = {"setting": row.setting, "n_layers": len(units), "units": ",".join(map(str, units))}
+    return {c: values.get(c, row.params.get(c)) for c in columns}
+
+
+def _figure(result: dict, split: str, name: str) -> float:
+    return result[f"final_val_{name}" if split == "val" else f"test_{name}"]
+
+
+def _classification_row(row, results: list[dict]) -> dict[str, Any]:
+    acc = [_figure(r, row.split, "accuracy") for r in results]
+    loss = [_figure(r, row.split, "loss") for r in results]
+    delta = f"{np.mean(acc) * 100 - row.seed['accuracy'] * 100:+.2f}" if acc else "—"
+    return {
+        "seed loss": row.seed.get("loss"),
+        "our loss": _mean_std(loss),
+        "seed acc %": round(row.seed["accuracy"] * 100, 2),
+        "our acc %": _mean_std(acc, 100, 2),
+        "Δ acc (pts)": delta,
+    }
+
+
+def _regression_row(row, results: list[dict]) -> dict[str, Any]:
+    mae = [r["final_val_mae"] for r in results]
+    k = len(row.seed.get("folds", []))
+    folds = (
+        [
+            float(np.mean([r.get(f"fold_{i}_val_mae", np.nan) for r in results]))
+            for i in range(1, k + 1)
+        ]
+        if results
+        else []
+    )
+    return {
+        "seed MAE": row.seed["mae"],
+        "our MAE": _mean_std(mae, digits=2),
+        "Δ MAE": f"{np.mean(mae) - row.seed['mae']:+.2f}" if mae else "—",
+        "seed folds": ", ".join(f"{v:.2f}" for v in row.seed.get("folds", [])),
+        "our folds (mean)": ", ".join(f"{v:.2f}" for v in folds),
+        "our test MAE": _mean_std([r["test_mae"] for r in results], digits=2),
+    }
+
+
+def reproduction_frame(table, results: dict[int, list[dict]]) -> pd.DataFrame:
+    """One line per seed row: its settings, the seed's numbers, ours (mean ± std), run ids."""
+    lines = []
+    for row in table.rows:
+        got = results.get(row.index, [])
+        figures = _regression_row(row, got) if "mae" in row.seed else _classification_row(row, got)
+        runs = ", ".join(r.get("mlflow_run_id", "")[:8] for r in got)
+        lines.append(
+            {
+                "#": row.index,
+                **_setting(row, table.columns),
+                "split": row.split,
+                **figures,
+                "n": len(got),
+                "runs": runs,
+            }
+        )
+    return pd.DataFrame(lines)
+
+
+def _row_means(results: dict[int, list[dict]]) -> dict[int, dict[str, float]]:
+    means = {}
+    for index, got in results.items():
+        keys = {k for r in got for k in r if isinstance(r[k], int | float)}
+        means[index] = {
+            k.removeprefix("final_"): float(np.mean([r[k] for r in got if k in r])) for k in keys
+        }
+    return means
+
+
+def conclusion_lines(table, results: dict[int, list[dict]]) -> list[str]:
+    from pipeline.tables import holds
+
+    means = _row_means(results)
+    lines = []
+    for c in table.conclusions:
+        needed = set(c.rows) | set(c.than)
+        if not needed <= set(means):
+            lines.append(f"- [ ] {c.claim}: not checked yet (rows missing)")
+            continue
+        verdict = "confirmed" if holds(c, means) else "NOT confirmed"
+        lines.append(
+            f"- [{'x' if verdict == 'confirmed' else ' '}] {c.claim}: {verdict} by our {c.metric}"
+        )
+    return lines
+
+
+def reproduction_text(table, results: dict[int, list[dict]], baseline: float | None) -> str:
+    """The markdown report of `pipeline reproduce`."""
+    frame = reproduction_frame(table, results)
+    parts = [
+        f"## {table.name}: {table.source}",
+        "",
+        frame.to_markdown(index=False, floatfmt="g", missingval=""),
+        "",
+    ]
+    if "Δ acc (pts)" in frame:
+        close = sum(abs(float(d)) <= 1.0 for d in frame["Δ acc (pts)"] if d != "—")
+        parts.append(
+            f"Our mean is within 1.0 point of the seed's accuracy on {close} of "
+            f"{len(frame)} rows. Rows with split `val` compare validation figures, "
+            "the others test figures."
+        )
+    if baseline is not None:
+        parts.append(
+            f"Random-guess baseline (test labels shuffled): {baseline * 100:.2f}% accuracy."
+        )
+    lines = conclusion_lines(table, results)
+    if lines:
+        parts += ["", "The seed's conclusions, checked against our means:", *lines]
+    return "\n".join(parts) + "\n"
+
+
+# --- exports from MLflow -----------------------------------------------------------------
+
+_NOT_COMPARED = {"seed", "timeout"}
+
+
+def lower_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("loss", "mae", "mse"))
+
+
+def _varying(runs: list[dict]) -> list[str]:
+    names = sorted({k for r in runs for k in r["params"]} - _NOT_COMPARED)
+    names = [n for n in names if not (n.startswith("units_") and "units" in names)]
+    return [n for n in names if len({r["params"].get(n) for r in runs}) > 1]
+
+
+def export_frame(
+    runs: list[dict], metric: str | None = None, top: int | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Ranked completed trial runs, and a note on the failed and pruned ones left out."""
+    done = [
+        r for r in runs if r["tags"].get("trial_state") == "COMPLETE" and r["status"] == "FINISHED"
+    ]
+    left_out = pd.Series(
+        [r["tags"].get("trial_state", r["status"]) for r in runs if r not in done]
+    ).value_counts()
+    words = {"FAIL": "failed", "PRUNED": "pruned"}
+    note = ", ".join(f"{n} {words.get(state, state.lower())}" for state, n in left_out.items())
+    if not done:
+        return pd.DataFrame(), note
+    metric = metric or next(
+        m for m in ("final_val_accuracy", "final_val_mae") if any(m in r["metrics"] for r in done)
+    )
+    tests = sorted({k for r in done for k in r["metrics"] if k.startswith("test_")})
+    varying = _varying(runs)  # over every run of the study, failed and pruned too
+    rows = [
+        {
+            **{p: r["params"].get(p) for p in varying},
+            metric: r["metrics"].get(metric),
+            **{t: r["metrics"].get(t) for t in tests if t != metric},
+            "epochs_run": r["metrics"].get("epochs_run"),
+            "seconds": r["metrics"].get("train_seconds"),
+            "run_id": r["run_id"],
+        }
+        for r in done
+    ]
+    frame = pd.DataFrame(rows).sort_values(
+        metric, ascending=lower_is_better(metric), kind="stable", na_position="last"
+    )
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return (frame.head(top) if top else frame), note
+
+
+def export_table(
+    experiment: str,
+    study: str | None = None,
+    metric: str | None = None,
+    top: int | None = 10,
+    fmt: str = "markdown",
+    tracking_uri: str | None = None,
+) -> str:
+    """Best trials of a study (or of every study in the experiment), read from MLflow."""
+    from pipeline import settings, tracking
+
+    if fmt not in ("markdown", "csv"):
+        raise UserError(f"unknown format {fmt!r}; use markdown or csv")
+    where = "" if study is None else f"tags.study = '{study}'"
+    runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).runs(experiment, where)
+    runs = [r for r in runs if "trial_number" in r["tags"]]
+    if not runs:
+        label = f"study {study!r}" if study else "any study"
+        raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
+    frame, note = export_frame(runs, metric, top)
+    if metric and not frame.empty and frame[metric].isna().all():
+        raise UserError(f"no run has the metric {metric!r}")
+    text = to_text(frame, fmt)
+    if fmt == "markdown" and note:
+        text += f"\n\nNot ranked: {note} trials."
+    return text + "\n"

@@ -254,6 +254,22 @@ def _enumerate(space: Space, p: Param) -> list:
     return [p.low + i * step for i in range(count)]
 
 
+def layer_units(params: dict[str, Any]) -> list[int]:
+    """Units per hidden layer from `units` (a list, "16,32" or one int) and `n_layers`."""
+    units = params.get("units", 16)
+    if isinstance(units, str):
+        units = [int(u) for u in units.split(",") if u.strip()]
+    if isinstance(units, int):
+        units = [units]
+    units = list(units)
+    n_layers = params.get("n_layers", len(units))
+    if len(units) == 1:
+        units = units * n_layers
+    if len(units) != n_layers:
+        raise ValueError(f"n_layers={n_layers} but {len(units)} units given ({units})")
+    return units
+
+
 def resolve(name_or_path: str, search_dir: Path) -> Path:
     """`--space` value: a path, or the name of a file in search_spaces/."""
     path = Path(name_or_path)

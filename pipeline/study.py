@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
-from pipeline import datasets, plots, report, settings, spaces, tracking
+from pipeline import datasets, plots, report, settings, spaces, tables, tracking
 from pipeline.errors import UserError
 from pipeline.trial import TrainResult, configure_devices, describe_params, train_and_evaluate
 
@@ -50,7 +52,22 @@ class Outcome:
     study: optuna.Study
     parent_run_id: str | None
     ran: int
-    table: pd.DataFrame
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation runs: how a trial gets its params and seed, and how many trials."""
+
+    dataset: str
+    n_trials: int
+    timeout: float | None
+    params_for: Callable[[optuna.Trial], dict[str, Any]]
+    seed_for: Callable[[optuna.Trial], int]
+    tags: dict[str, Any]  # for the parent and every child run
+    parent_params: dict[str, Any]
+    tracking_uri: str | None = None
+    verbose: bool = False
 
 
 # --- building blocks -----------------------------------------------------------------------
@@ -90,24 +107,29 @@ def direction(task: str) -> str:
     return "minimize" if task == "regression" else "maximize"
 
 
-def open_study(cfg: SearchConfig, space: spaces.Space, task: str) -> optuna.Study:
+def open_study(
+    name: str,
+    storage_url: str | None,
+    task: str,
+    sampler: Callable[[int], optuna.samplers.BaseSampler],
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
     """Create the study, or load it to resume; the sampler seed moves on with each resume."""
-    storage = open_storage(settings.storage_url(cfg.storage))
+    storage = open_storage(settings.storage_url(storage_url))
     try:
-        existing = len(optuna.load_study(study_name=cfg.name, storage=storage).trials)
+        existing = len(optuna.load_study(study_name=name, storage=storage).trials)
     except KeyError:
         existing = 0
     study = optuna.create_study(
-        study_name=cfg.name,
+        study_name=name,
         storage=storage,
         load_if_exists=True,
         direction=direction(task),
-        sampler=make_sampler(cfg.sampler, cfg.seed + existing, space),
-        pruner=make_pruner(cfg.pruner),
+        sampler=sampler(existing),
+        pruner=pruner,
     )
     if study.direction.name.lower() != direction(task):
-        raise UserError(f"study {cfg.name!r} exists with another direction; choose --study NAME")
-    study.set_user_attr("dataset", cfg.dataset)
+        raise UserError(f"study {name!r} exists with another direction; choose --study NAME")
     study.set_user_attr("val_metric", "val_mae" if task == "regression" else "val_accuracy")
     return study
 
@@ -127,28 +149,29 @@ def pruning_hook(trial: optuna.Trial, metric: str):
     return on_epoch
 
 
+def final_figures(result: TrainResult) -> dict[str, float]:
+    """The last epoch's validation figures, the test figures, and per-fold values."""
+    figures = {f"final_{k}": v[-1] for k, v in result.history.items() if k.startswith("val_")}
+    if len(result.fold_values) > 1:
+        figures |= {f"fold_{i}_{result.val_metric}": v for i, v in enumerate(result.fold_values, 1)}
+    return figures | result.test
+
+
 def log_result(
     tracker: tracking.Tracker, run_id: str, result: TrainResult, class_names: tuple
 ) -> None:
     """Per-epoch metrics, final figures and the trial's artifacts."""
-    finals = {
-        "final_" + result.val_metric: result.val_value,
+    finals = final_figures(result) | {
         "n_params": result.n_params,
         "train_seconds": result.seconds,
         "epochs_run": result.epochs_run,
-        **result.test,
-    }
-    finals |= {
-        f"fold_{i}_{result.val_metric}": v
-        for i, v in enumerate(result.fold_values, 1)
-        if len(result.fold_values) > 1
     }
     tracker.log_metrics(run_id, result.history, finals)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pd.DataFrame(result.history).rename_axis("epoch").rename(lambda i: i + 1).to_csv(
-            folder / "history.csv"
-        )
+        frame = pd.DataFrame(result.history)
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+        frame.to_csv(folder / "history.csv")
         plots.learning_curves(
             result.history, result.val_metric.removeprefix("val_"), folder / "learning_curves.png"
         )
@@ -170,70 +193,8 @@ def _summary(model) -> str:
     return buffer.getvalue()
 
 
-def _classes(pred):
+def _classes(pred: np.ndarray) -> np.ndarray:
     return pred.argmax(axis=1) if pred.shape[1] > 1 else (pred[:, 0] > 0.5).astype(int)
-
-
-class Objective:
-    """`objective(trial)`: sample params, train with pruning, log one child run."""
-
-    def __init__(self, cfg: SearchConfig, space, data, tracker, experiment_id, parent_id, best):
-        self.cfg, self.space, self.data, self.tracker = cfg, space, data, tracker
-        self.experiment_id, self.parent_id, self.best = experiment_id, parent_id, best
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        params = spaces.suggest(trial, self.space)
-        run_id = self.tracker.start_run(
-            self.experiment_id,
-            f"trial-{trial.number}",
-            self.parent_id,
-            tags={
-                "study": self.cfg.name,
-                "trial_number": trial.number,
-                "trial_state": "RUNNING",
-                "sampler": self.cfg.sampler,
-                "pruner": self.cfg.pruner,
-            },
-        )
-        trial.set_user_attr("mlflow_run_id", run_id)
-        self.tracker.log_params(run_id, describe_params(params) | {"seed": self._seed(trial)})
-        result = self._train(trial, params, run_id)
-        log_result(self.tracker, run_id, result, self.data.class_names)
-        state = "PRUNED" if result.stopped_by == "pruned" else "COMPLETE"
-        self.tracker.set_tags(run_id, {"trial_state": state})
-        self.tracker.end_run(run_id, tracking.FINISHED)
-        self._remember(trial, result)
-        if state == "PRUNED":
-            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
-        return result.val_value
-
-    def _seed(self, trial: optuna.Trial) -> int:
-        return self.cfg.seed + trial.number
-
-    def _train(self, trial, params, run_id) -> TrainResult:
-        hook = pruning_hook(trial, "val_mae" if self.data.task == "regression" else "val_accuracy")
-        try:
-            return train_and_evaluate(
-                params,
-                self.data,
-                seed=self._seed(trial),
-                on_epoch=hook,
-                verbose=2 if self.cfg.verbose else 0,
-            )
-        except BaseException as error:
-            status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
-            message = str(error) or type(error).__name__
-            self.tracker.set_tags(run_id, {"trial_state": "FAIL", "error": message})
-            self.tracker.end_run(run_id, status)
-            raise
-
-    def _remember(self, trial, result: TrainResult) -> None:
-        trial.set_user_attr("val_metric", result.val_metric)
-        trial.set_user_attr("epochs_run", result.epochs_run)
-        trial.set_user_attr("seconds", round(result.seconds, 2))
-        for key, value in result.test.items():
-            trial.set_user_attr(key, value)
-        self.best.offer(result)
 
 
 class BestModel:
@@ -243,7 +204,7 @@ class BestModel:
         self.path, self.minimize, self.value = folder / "best_model.keras", minimize, None
 
     def offer(self, result: TrainResult) -> None:
-        if result.model is None or result.stopped_by == "pruned":
+        if result.model is None:
             return
         better = self.value is None or (
             result.val_value < self.value if self.minimize else result.val_value > self.value
@@ -253,72 +214,53 @@ class BestModel:
             result.model.save(self.path)
 
 
-# --- the runner ------------------------------------------------------------------------------
+class Objective:
+    """`objective(trial)`: params from the plan, train with pruning, log one child run."""
 
+    def __init__(self, plan: Plan, data, tracker, experiment_id, parent_id, best) -> None:
+        self.plan, self.data, self.tracker = plan, data, tracker
+        self.experiment_id, self.parent_id, self.best = experiment_id, parent_id, best
 
-def run_study(cfg: SearchConfig) -> Outcome:
-    """Load data and space, open study and tracking, run the missing trials, summarize."""
-    if cfg.n_trials < 1:
-        raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
-    optuna.logging.set_verbosity(optuna.logging.INFO if cfg.verbose else optuna.logging.WARNING)
-    spec = datasets.get_spec(cfg.dataset)
-    space = spaces.load(cfg.space, task=spec.task)
-    if space.dataset and space.dataset != cfg.dataset:
-        raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
-    make_sampler(cfg.sampler, cfg.seed, space)
-    study = open_study(cfg, space, spec.task)
-    remaining = cfg.n_trials - finished(study)
-    if remaining <= 0:
-        log.info("study %r already has %d finished trials", cfg.name, finished(study))
-        return Outcome(study, None, 0, report.trials_frame(study, top=10))
-    log.info("loading %s", cfg.dataset)
-    data = datasets.load_dataset(cfg.dataset)
-    device = configure_devices()
-    tracker = tracking.Tracker(settings.tracking_uri(cfg.tracking_uri))
-    experiment_id = tracker.experiment(cfg.dataset)
-    parent_id = tracker.start_run(
-        experiment_id,
-        f"{cfg.name}-search",
-        tags={
-            "study": cfg.name,
-            "sampler": cfg.sampler,
-            "pruner": cfg.pruner,
-            "device": device,
-            "kind": "search",
-        },
-    )
-    tracker.log_params(
-        parent_id,
-        {
-            "dataset": cfg.dataset,
-            "space": str(cfg.space),
-            "n_trials": cfg.n_trials,
-            "timeout": cfg.timeout,
-            "seed": cfg.seed,
-            "sampler": cfg.sampler,
-            "pruner": cfg.pruner,
-            "storage": settings.mask(settings.storage_url(cfg.storage)),
-        },
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        best = BestModel(Path(tmp), spec.task == "regression")
-        objective = Objective(cfg, space, data, tracker, experiment_id, parent_id, best)
-        before = len(study.trials)
+    def __call__(self, trial: optuna.Trial) -> float:
+        params, seed = self.plan.params_for(trial), self.plan.seed_for(trial)
+        tags = self.plan.tags | {"trial_number": trial.number, "trial_state": "RUNNING"}
+        run_id = self.tracker.start_run(
+            self.experiment_id, f"trial-{trial.number}", self.parent_id, tags
+        )
+        trial.set_user_attr("mlflow_run_id", run_id)
+        self.tracker.log_params(run_id, describe_params(params) | {"seed": seed})
+        result = self._train(trial, params, seed, run_id)
+        log_result(self.tracker, run_id, result, self.data.class_names)
+        state = "PRUNED" if result.stopped_by == "pruned" else "COMPLETE"
+        self.tracker.set_tags(run_id, {"trial_state": state})
+        self.tracker.end_run(run_id, tracking.FINISHED)
+        self._remember(trial, result)
+        if state == "PRUNED":
+            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        return result.val_value
+
+    def _train(self, trial, params, seed: int, run_id: str) -> TrainResult:
+        hook = pruning_hook(trial, "val_mae" if self.data.task == "regression" else "val_accuracy")
         try:
-            _optimize(study, objective, cfg)
-        except KeyboardInterrupt:
-            tracker.end_run(parent_id, tracking.KILLED)
-            raise Interrupted(
-                f"interrupted; run the same command again to resume study "
-                f"{cfg.name!r} ({finished(study)}/{cfg.n_trials} trials done)"
-            ) from None
-        except BaseException:
-            tracker.end_run(parent_id, tracking.FAILED)
+            return train_and_evaluate(
+                params, self.data, seed=seed, on_epoch=hook, verbose=2 if self.plan.verbose else 0
+            )
+        except BaseException as error:
+            status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
+            message = str(error) or type(error).__name__
+            trial.set_user_attr("error", message)
+            self.tracker.set_tags(run_id, {"trial_state": "FAIL", "error": message})
+            self.tracker.end_run(run_id, status)
             raise
-        table = report.trials_frame(study, top=10)
-        _log_parent(tracker, parent_id, study, table, best, Path(tmp))
-    tracker.end_run(parent_id, tracking.FINISHED)
-    return Outcome(study, parent_id, len(study.trials) - before, table)
+
+    def _remember(self, trial, result: TrainResult) -> None:
+        trial.set_user_attr("val_metric", result.val_metric)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("seconds", round(result.seconds, 2))
+        for key, value in final_figures(result).items():
+            trial.set_user_attr(key, value)
+        if result.stopped_by != "pruned":
+            self.best.offer(result)
 
 
 class StopRules:
@@ -340,6 +282,8 @@ class StopRules:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         failed = trial.state == optuna.trial.TrialState.FAIL
         self.failures = self.failures + 1 if failed else 0
+        if failed:
+            self.bar.write(f"trial {trial.number} failed: {trial.user_attrs.get('error', '?')}")
         self.bar.n = finished(study)
         self.bar.set_postfix_str(_best_text(study), refresh=True)
         if self.bar.n >= self.n_trials or self.failures >= self.max_failures:
@@ -359,12 +303,94 @@ def _best_text(study: optuna.Study) -> str:
     return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
 
 
-def _optimize(study: optuna.Study, objective: Objective, cfg: SearchConfig) -> None:
-    rules = StopRules(study, cfg.n_trials)
+# --- the runner ------------------------------------------------------------------------------
+
+
+def run_study(cfg: SearchConfig) -> Outcome:
+    """Check the inputs, open the study, and run it to `n_trials` finished trials."""
+    _quiet(cfg.verbose)
+    if cfg.n_trials < 1:
+        raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
+    spec = datasets.get_spec(cfg.dataset)
+    space = spaces.load(cfg.space, task=spec.task)
+    if space.dataset and space.dataset != cfg.dataset:
+        raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
+    make_sampler(cfg.sampler, cfg.seed, space)  # a bad sampler fails before the study exists
+    study = open_study(
+        cfg.name,
+        cfg.storage,
+        spec.task,
+        lambda done: make_sampler(cfg.sampler, cfg.seed + done, space),
+        make_pruner(cfg.pruner),
+    )
+    plan = Plan(
+        cfg.dataset,
+        cfg.n_trials,
+        cfg.timeout,
+        params_for=lambda trial: spaces.suggest(trial, space),
+        seed_for=lambda trial: cfg.seed + trial.number,
+        tags={"study": cfg.name, "sampler": cfg.sampler, "pruner": cfg.pruner},
+        parent_params={
+            "dataset": cfg.dataset,
+            "space": str(cfg.space),
+            "n_trials": cfg.n_trials,
+            "timeout": cfg.timeout,
+            "seed": cfg.seed,
+            "storage": settings.mask(settings.storage_url(cfg.storage)),
+        },
+        tracking_uri=cfg.tracking_uri,
+        verbose=cfg.verbose,
+    )
+    return execute(study, plan, kind="search")
+
+
+def _quiet(verbose: bool) -> None:
+    # failed trials get one line from StopRules; Optuna's own warning carries a traceback
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
+
+
+def execute(study: optuna.Study, plan: Plan, kind: str) -> Outcome:
+    """Load data, open a parent run, run the missing trials as children, log the summary."""
+    if finished(study) >= plan.n_trials:
+        log.info("study %r already has %d finished trials", study.study_name, finished(study))
+        return Outcome(study, None, 0, report.trials_frame(study, top=10))
+    log.info("loading %s", plan.dataset)
+    data = datasets.load_dataset(plan.dataset)
+    tracker = tracking.Tracker(settings.tracking_uri(plan.tracking_uri))
+    experiment_id = tracker.experiment(plan.dataset)
+    parent_id = tracker.start_run(
+        experiment_id,
+        f"{study.study_name}-{kind}",
+        tags=plan.tags | {"kind": kind, "device": configure_devices()},
+    )
+    tracker.log_params(parent_id, plan.parent_params)
+    before = len(study.trials)
+    with tempfile.TemporaryDirectory() as tmp:
+        best = BestModel(Path(tmp), data.task == "regression")
+        objective = Objective(plan, data, tracker, experiment_id, parent_id, best)
+        try:
+            _optimize(study, objective, plan)
+        except KeyboardInterrupt:
+            tracker.end_run(parent_id, tracking.KILLED)
+            raise Interrupted(
+                f"interrupted; run the same command again to resume study {study.study_name!r} "
+                f"({finished(study)}/{plan.n_trials} trials done)"
+            ) from None
+        except BaseException:
+            tracker.end_run(parent_id, tracking.FAILED)
+            raise
+        table = report.trials_frame(study, top=10)
+        _log_parent(tracker, parent_id, study, table, Path(tmp))
+    tracker.end_run(parent_id, tracking.FINISHED)
+    return Outcome(study, parent_id, len(study.trials) - before, table)
+
+
+def _optimize(study: optuna.Study, objective: Objective, plan: Plan) -> None:
+    rules = StopRules(study, plan.n_trials)
     try:
         study.optimize(
             objective,
-            timeout=cfg.timeout,
+            timeout=plan.timeout,
             catch=(Exception,),
             callbacks=[rules],
             gc_after_trial=True,
@@ -374,7 +400,7 @@ def _optimize(study: optuna.Study, objective: Objective, cfg: SearchConfig) -> N
 
 
 def _log_parent(
-    tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, best: BestModel, folder: Path
+    tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, folder: Path
 ) -> None:
     """Best params and value, study plots, the top-trials table and the best model."""
     try:
@@ -387,6 +413,9 @@ def _log_parent(
     plots.study_plots(study, folder)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     tracker.log_artifacts(parent_id, folder)
+
+
+# --- fixed configurations ------------------------------------------------------------------
 
 
 def train_once(
@@ -404,10 +433,9 @@ def train_once(
         spaces.parse({"defaults": {**base.defaults, **overrides}}, "arguments", spec.task).defaults
     )
     data = datasets.load_dataset(dataset)
-    device = configure_devices()
     tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
     run_id = tracker.start_run(
-        tracker.experiment(dataset), "train", tags={"kind": "train", "device": device}
+        tracker.experiment(dataset), "train", tags={"kind": "train", "device": configure_devices()}
     )
     tracker.log_params(run_id, describe_params(params) | {"seed": seed})
     try:
@@ -424,3 +452,71 @@ def train_once(
         tracker.log_artifacts(run_id, Path(tmp))
     tracker.end_run(run_id, tracking.FINISHED)
     return run_id, result
+
+
+def reproduce_table(
+    table: tables.SeedTable,
+    seeds: int = 3,
+    study_name: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    verbose: bool = False,
+) -> tuple[Outcome, str]:
+    """Train every row of a seed table `seeds` times (a grid study); return the comparison."""
+    _quiet(verbose)
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}")
+    spec = datasets.get_spec(table.dataset)
+    name = study_name or f"reproduce-{table.name}"
+    grid = {"row": [row.index for row in table.rows], "replicate": list(range(seeds))}
+    study = open_study(
+        name,
+        storage,
+        spec.task,
+        lambda _: optuna.samplers.GridSampler(grid, seed=0),
+        optuna.pruners.NopPruner(),
+    )
+    plan = Plan(
+        table.dataset,
+        len(table.rows) * seeds,
+        None,
+        params_for=lambda trial: (
+            table.rows[trial.suggest_categorical("row", grid["row"]) - 1].params
+        ),
+        seed_for=lambda trial: trial.suggest_categorical("replicate", grid["replicate"]),
+        tags={"study": name, "sampler": "grid", "pruner": "none", "table": table.name},
+        parent_params={
+            "table": table.name,
+            "dataset": table.dataset,
+            "seeds": seeds,
+            "rows": len(table.rows),
+        },
+        tracking_uri=tracking_uri,
+        verbose=verbose,
+    )
+    outcome = execute(study, plan, kind="reproduce")
+    data = datasets.load_dataset(table.dataset)
+    text = report.reproduction_text(table, _row_results(study, seeds), _baseline(table, data))
+    if outcome.parent_run_id:
+        tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / f"{table.name}.md").write_text(text)
+            tracker.log_artifacts(outcome.parent_run_id, Path(tmp))
+    return outcome, text
+
+
+def _row_results(study: optuna.Study, seeds: int) -> dict[int, list[dict[str, Any]]]:
+    """Completed trials per table row: their figures and MLflow run ids."""
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.params.get("replicate", 0) < seeds:
+            rows.setdefault(t.params["row"], []).append(dict(t.user_attrs))
+    return rows
+
+
+def _baseline(table: tables.SeedTable, data) -> float | None:
+    """Accuracy of guessing with the test labels shuffled, as the seed notebooks print."""
+    if table.baseline != "shuffled_labels":
+        return None
+    y = data.test.y
+    return float(np.mean(np.random.RandomState(0).permutation(y) == y))

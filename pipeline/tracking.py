@@ -104,8 +104,9 @@ class Tracker:
 
     # --- reading ------------------------------------------------------------------------
 
-    def runs(self, experiment: str, filter_string: str = "") -> list:
-        """All runs of an experiment matching `filter_string` (MLflow's search syntax)."""
+    def runs(self, experiment: str, filter_string: str = "") -> list[dict[str, Any]]:
+        """All runs of an experiment matching `filter_string` (MLflow's search syntax),
+        as plain dicts: run_id, status, params, metrics, tags."""
         exp = self._call(self.client.get_experiment_by_name, experiment)
         if exp is None:
             return []
@@ -118,7 +119,16 @@ class Tracker:
                 max_results=1000,
                 page_token=token,
             )
-            runs += list(page)
+            runs += [
+                {
+                    "run_id": r.info.run_id,
+                    "status": r.info.status,
+                    "params": dict(r.data.params),
+                    "metrics": dict(r.data.metrics),
+                    "tags": dict(r.data.tags),
+                }
+                for r in page
+            ]
             token = page.token
             if not token:
                 return runs

@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from pipeline.datasets import Dataset, Split
-from pipeline.models import build_model, layer_units
+from pipeline.models import build_model
+from pipeline.spaces import layer_units
 
 EVAL_BATCH = 4096
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, logs) -> stop now?

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from pipeline.models import build_model, layer_units
+from pipeline.models import build_model
+from pipeline.spaces import layer_units
 
 
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:

@@ -1,0 +1,138 @@
+"""Seed tables: the rows a notebook trained by hand, with the numbers it reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline import spaces
+from pipeline.errors import UserError
+
+TOP_KEYS = ("name", "dataset", "source", "defaults", "columns", "rows", "conclusions", "baseline")
+SEED_KEYS = ("split", "loss", "accuracy", "mae", "folds")
+CLAIM_KEYS = ("claim", "metric", "higher", "lower", "within", "best", "than", "rows", "among")
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int  # 1-based, as in the seed's table
+    setting: str
+    params: dict[str, Any]
+    seed: dict[str, Any]  # split (test|val), loss, accuracy or mae, folds
+
+    @property
+    def split(self) -> str:
+        return self.seed.get("split", "test")
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    claim: str
+    metric: str
+    kind: str  # higher | lower | within | best
+    rows: tuple[int, ...]
+    than: tuple[int, ...] = ()
+    tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    name: str
+    dataset: str
+    source: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    conclusions: tuple[Conclusion, ...]
+    baseline: str = ""  # "shuffled_labels": print the random-guess accuracy
+
+
+def resolve(name_or_path: str, folder: Path) -> Path:
+    path = Path(name_or_path)
+    return path if path.suffix in (".yaml", ".yml") else folder / f"{name_or_path}.yaml"
+
+
+def load(path: Path, task_of) -> SeedTable:
+    """Read and validate a table file; `task_of(dataset)` gives the dataset's task."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise UserError(f"{path}: cannot read table ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict) or not raw.get("rows"):
+        raise UserError(f"{path}: expected a mapping with rows")
+    _no_unknown(path, "(top level)", raw, TOP_KEYS)
+    task = task_of(raw.get("dataset", ""))
+    defaults = raw.get("defaults") or {}
+    rows = tuple(_row(path, i, defaults, spec, task) for i, spec in enumerate(raw["rows"], 1))
+    conclusions = tuple(
+        _conclusion(path, i, c, len(rows)) for i, c in enumerate(raw.get("conclusions") or [], 1)
+    )
+    return SeedTable(
+        str(raw.get("name", path.stem)),
+        raw["dataset"],
+        str(raw.get("source", "")),
+        tuple(raw.get("columns") or ("setting",)),
+        rows,
+        conclusions,
+        str(raw.get("baseline", "")),
+    )
+
+
+def _no_unknown(path, key: str, mapping: dict, known) -> None:
+    unknown = [str(k) for k in mapping if k not in known]
+    if unknown:
+        raise UserError(
+            f"{path}: {key}.{unknown[0]}: unknown key; expected one of " + ", ".join(known)
+        )
+
+
+def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
+    key = f"rows[{index}]"
+    spec = dict(spec)
+    seed = spec.pop("seed", None)
+    if not isinstance(seed, dict):
+        raise UserError(f"{path}: {key}.seed: expected the seed's reported numbers")
+    _no_unknown(path, f"{key}.seed", seed, SEED_KEYS)
+    setting = str(spec.pop("setting", ""))
+    params = dict(spaces.parse({"defaults": {**defaults, **spec}}, f"{path}: {key}", task).defaults)
+    return Row(index, setting, params, seed)
+
+
+def _conclusion(path, index: int, raw: dict, n_rows: int) -> Conclusion:
+    key = f"conclusions[{index}]"
+    _no_unknown(path, key, raw, CLAIM_KEYS)
+    kinds = [k for k in ("higher", "lower", "within", "best") if k in raw]
+    if len(kinds) != 1 or "metric" not in raw or "claim" not in raw:
+        raise UserError(f"{path}: {key}: needs claim, metric and one of higher/lower/within/best")
+    kind = kinds[0]
+    rows = raw.get("rows") if kind == "within" else raw[kind]
+    than = raw.get("among") if kind == "best" else raw.get("than", [])
+    for group in (rows, than):
+        if not group or any(not isinstance(r, int) or not 1 <= r <= n_rows for r in group):
+            raise UserError(f"{path}: {key}: row numbers must be 1..{n_rows}")
+    tolerance = float(raw["within"]) if kind == "within" else 0.0
+    return Conclusion(raw["claim"], raw["metric"], kind, tuple(rows), tuple(than), tolerance)
+
+
+def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:
+    """Does our mean per row (row -> metric -> value) support the seed's conclusion?"""
+
+    def group(rows):
+        return sum(means[r][conclusion.metric] for r in rows) / len(rows)
+
+    if conclusion.kind == "best":
+        among = {r: means[r][conclusion.metric] for r in conclusion.than}
+        best = (min if _lower_is_better(conclusion.metric) else max)(among, key=among.get)
+        return best in conclusion.rows
+    ours, theirs = group(conclusion.rows), group(conclusion.than)
+    if conclusion.kind == "within":
+        return abs(ours - theirs) <= conclusion.tolerance
+    return ours > theirs if conclusion.kind == "higher" else ours < theirs
+
+
+def _lower_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("loss", "mae", "mse"))
