@@ -18,7 +18,8 @@ OUTPUT ?=
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) \
+WORKERS ?= 1
+SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) \
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
@@ -60,7 +61,8 @@ train: $(STAMP) ## Train the seed recipe once: make train DATASET=reuters ARGS="
 	$(BIN)/pipeline train $(DATASET) $(ARGS)
 
 reproduce: $(STAMP) ## Reproduce a seed table: make reproduce TABLE=blog-imdb SEEDS=3
-	$(BIN)/pipeline reproduce $(TABLE) --seeds $(SEEDS) $(if $(OUTPUT),--output $(OUTPUT))
+	$(BIN)/pipeline reproduce $(TABLE) --seeds $(SEEDS) --workers $(WORKERS) \
+		$(if $(OUTPUT),--output $(OUTPUT))
 
 export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..] [TOP=10]
 	$(BIN)/pipeline export $(DATASET) $(if $(STUDY),--study $(STUDY)) --top $(TOP) \

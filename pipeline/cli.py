@@ -48,21 +48,11 @@ def user_errors(command):
     return wrapper
 
 
-def _import_tensorflow_quietly() -> None:
-    """TensorFlow writes C++ start-up notes to stderr before its log level applies."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _logging(verbose: bool) -> None:
     if not verbose:
-        _import_tensorflow_quietly()
+        from pipeline.workers import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -113,12 +103,13 @@ def search(
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
+    _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import report
     from pipeline import study as studies
 
-    _logging(verbose)
     cfg = studies.SearchConfig(
         dataset,
         _space(dataset, space),
@@ -131,6 +122,7 @@ def search(
         storage,
         tracking_uri,
         verbose,
+        workers,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -175,9 +167,9 @@ def train(
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs.")] = False,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
+    _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import study as studies
 
-    _logging(verbose)
     overrides = parse_assignments(assignments or [])
     run_id, result = studies.train_once(
         dataset, overrides, _space(dataset, space), seed, tracking_uri, verbose
@@ -213,17 +205,20 @@ def reproduce(
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
+    _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import datasets, tables
     from pipeline import study as studies
 
-    _logging(verbose)
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
     seed_table = tables.load(path, lambda name: datasets.get_spec(name).task)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        _, text = studies.reproduce_table(seed_table, seeds, study, storage, tracking_uri, verbose)
+        _, text = studies.reproduce_table(
+            seed_table, seeds, study, storage, tracking_uri, verbose, workers
+        )
     except studies.Interrupted as error:
         typer.echo(f"\n{error}", err=True)
         raise typer.Exit(130) from None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from pipeline import datasets, plots, report, settings, spaces, tables, tracking
+from pipeline import datasets, plots, report, settings, spaces, tables, tracking, workers
 from pipeline.errors import UserError
 from pipeline.trial import TrainResult, configure_devices, describe_params, train_and_evaluate
 
@@ -41,6 +42,7 @@ class SearchConfig:
     storage: str | None = None
     tracking_uri: str | None = None
     verbose: bool = False
+    workers: int = 1
 
     @property
     def name(self) -> str:
@@ -68,6 +70,18 @@ class Plan:
     parent_params: dict[str, Any]
     tracking_uri: str | None = None
     verbose: bool = False
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Join:
+    """Where a worker logs: the invocation's parent run, and a folder for its best model."""
+
+    experiment_id: str
+    parent_id: str
+    folder: str
+    index: int = 0
+    quota: int = 0  # finished trials this worker runs (0: until the study has n_trials)
 
 
 # --- building blocks -----------------------------------------------------------------------
@@ -96,8 +110,10 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # several local workers share one SQLite file: wait for its lock instead of failing
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     try:
-        return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
         first = str(error).strip().splitlines()[0]
         raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
@@ -198,10 +214,11 @@ def _classes(pred: np.ndarray) -> np.ndarray:
 
 
 class BestModel:
-    """Keeps the best trained model of this invocation on disk, for the parent run."""
+    """Keeps the best model a worker trained on disk (with its value), for the parent run."""
 
-    def __init__(self, folder: Path, minimize: bool) -> None:
-        self.path, self.minimize, self.value = folder / "best_model.keras", minimize, None
+    def __init__(self, folder: Path, index: int, minimize: bool) -> None:
+        self.path = folder / f"best-{index}.keras"
+        self.minimize, self.value = minimize, None
 
     def offer(self, result: TrainResult) -> None:
         if result.model is None:
@@ -212,6 +229,13 @@ class BestModel:
         if better:
             self.value = result.val_value
             result.model.save(self.path)
+            self.path.with_suffix(".value").write_text(repr(self.value))
+
+    @staticmethod
+    def pick(folder: Path, minimize: bool) -> Path | None:
+        """The best of the workers' best models."""
+        found = {p: float(p.with_suffix(".value").read_text()) for p in folder.glob("best-*.keras")}
+        return (min if minimize else max)(found, key=found.get) if found else None
 
 
 class Objective:
@@ -263,14 +287,13 @@ class Objective:
             self.best.offer(result)
 
 
-class StopRules:
-    """Stop when the study has `n_trials` finished trials (any worker's), or after
-    `max_failures` failed trials in a row here; shows a progress bar with the best value."""
+class Progress:
+    """A bar of the study's finished trials (every worker's), with the best value so far."""
 
-    def __init__(self, study: optuna.Study, n_trials: int, max_failures: int = 5) -> None:
+    def __init__(self, study: optuna.Study, n_trials: int) -> None:
         from tqdm.auto import tqdm
 
-        self.n_trials, self.max_failures, self.failures = n_trials, max_failures, 0
+        self.study = study
         self.bar = tqdm(
             total=n_trials,
             initial=finished(study),
@@ -279,20 +302,33 @@ class StopRules:
             dynamic_ncols=True,
         )
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        failed = trial.state == optuna.trial.TrialState.FAIL
-        self.failures = self.failures + 1 if failed else 0
-        if failed:
-            self.bar.write(f"trial {trial.number} failed: {trial.user_attrs.get('error', '?')}")
-        self.bar.n = finished(study)
-        self.bar.set_postfix_str(_best_text(study), refresh=True)
-        if self.bar.n >= self.n_trials or self.failures >= self.max_failures:
-            study.stop()
+    def __call__(self) -> None:
+        self.bar.n = finished(self.study)
+        self.bar.set_postfix_str(_best_text(self.study), refresh=True)
 
     def close(self) -> None:
         self.bar.close()
-        if self.failures >= self.max_failures:
-            log.warning("stopped after %d failed trials in a row", self.failures)
+
+
+class StopRules:
+    """Stop when this worker has finished its quota of trials, when the study has
+    `n_trials` finished trials, or after `max_failures` failed trials in a row here."""
+
+    def __init__(self, n_trials: int, quota: int, max_failures: int = 5) -> None:
+        self.n_trials, self.quota, self.max_failures = n_trials, quota, max_failures
+        self.done = self.failures = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        failed = trial.state == optuna.trial.TrialState.FAIL
+        self.failures = self.failures + 1 if failed else 0
+        self.done += trial.state in DONE
+        if failed:
+            log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get("error", "?"))
+        if (self.quota and self.done >= self.quota) or finished(study) >= self.n_trials:
+            study.stop()
+        elif self.failures >= self.max_failures:
+            log.warning("stopping after %d failed trials in a row", self.failures)
+            study.stop()
 
 
 def _best_text(study: optuna.Study) -> str:
@@ -306,11 +342,14 @@ def _best_text(study: optuna.Study) -> str:
 # --- the runner ------------------------------------------------------------------------------
 
 
-def run_study(cfg: SearchConfig) -> Outcome:
-    """Check the inputs, open the study, and run it to `n_trials` finished trials."""
+def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
+    """Check the inputs, open the study, and run it to `n_trials` finished trials
+    (`join`: as one worker of another invocation)."""
     _quiet(cfg.verbose)
     if cfg.n_trials < 1:
         raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
+    if cfg.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {cfg.workers}")
     spec = datasets.get_spec(cfg.dataset)
     space = spaces.load(cfg.space, task=spec.task)
     if space.dataset and space.dataset != cfg.dataset:
@@ -320,7 +359,7 @@ def run_study(cfg: SearchConfig) -> Outcome:
         cfg.name,
         cfg.storage,
         spec.task,
-        lambda done: make_sampler(cfg.sampler, cfg.seed + done, space),
+        lambda done: make_sampler(cfg.sampler, cfg.seed + done + 7919 * _index(join), space),
         make_pruner(cfg.pruner),
     )
     plan = Plan(
@@ -340,8 +379,14 @@ def run_study(cfg: SearchConfig) -> Outcome:
         },
         tracking_uri=cfg.tracking_uri,
         verbose=cfg.verbose,
+        workers=cfg.workers,
     )
-    return execute(study, plan, kind="search")
+    return execute(study, plan, "search", join, (__name__, "run_study", (cfg,)))
+
+
+def _index(join: Join | None) -> int:
+    """Workers seed their samplers apart, or they would all propose the same trials."""
+    return join.index if join else 0
 
 
 def _quiet(verbose: bool) -> None:
@@ -349,27 +394,36 @@ def _quiet(verbose: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
 
 
-def execute(study: optuna.Study, plan: Plan, kind: str) -> Outcome:
-    """Load data, open a parent run, run the missing trials as children, log the summary."""
-    if finished(study) >= plan.n_trials:
+def execute(
+    study: optuna.Study,
+    plan: Plan,
+    kind: str,
+    join: Join | None = None,
+    work: workers.Work | None = None,
+) -> Outcome:
+    """Open a parent run, run the missing trials as its children (here, or in `plan.workers`
+    processes that each call `work(join=...)`), then log the summary to the parent."""
+    if join is not None:  # a worker process of another invocation
+        _work(study, plan, join)
+        return Outcome(study, join.parent_id, 0)
+    remaining = plan.n_trials - finished(study)
+    if remaining <= 0:
         log.info("study %r already has %d finished trials", study.study_name, finished(study))
         return Outcome(study, None, 0, report.trials_frame(study, top=10))
-    log.info("loading %s", plan.dataset)
-    data = datasets.load_dataset(plan.dataset)
     tracker = tracking.Tracker(settings.tracking_uri(plan.tracking_uri))
     experiment_id = tracker.experiment(plan.dataset)
-    parent_id = tracker.start_run(
-        experiment_id,
-        f"{study.study_name}-{kind}",
-        tags=plan.tags | {"kind": kind, "device": configure_devices()},
-    )
+    tags = plan.tags | {"kind": kind, "workers": plan.workers}
+    parent_id = tracker.start_run(experiment_id, f"{study.study_name}-{kind}", tags=tags)
     tracker.log_params(parent_id, plan.parent_params)
     before = len(study.trials)
     with tempfile.TemporaryDirectory() as tmp:
-        best = BestModel(Path(tmp), data.task == "regression")
-        objective = Objective(plan, data, tracker, experiment_id, parent_id, best)
+        join = Join(experiment_id, parent_id, tmp, quota=remaining)
+        progress = Progress(study, plan.n_trials)
         try:
-            _optimize(study, objective, plan)
+            if plan.workers > 1:
+                workers.run(work, join, plan.workers, remaining, progress)
+            else:
+                _work(study, plan, join, progress)
         except KeyboardInterrupt:
             tracker.end_run(parent_id, tracking.KILLED)
             raise Interrupted(
@@ -379,28 +433,36 @@ def execute(study: optuna.Study, plan: Plan, kind: str) -> Outcome:
         except BaseException:
             tracker.end_run(parent_id, tracking.FAILED)
             raise
+        finally:
+            progress.close()
         table = report.trials_frame(study, top=10)
         _log_parent(tracker, parent_id, study, table, Path(tmp))
     tracker.end_run(parent_id, tracking.FINISHED)
     return Outcome(study, parent_id, len(study.trials) - before, table)
 
 
-def _optimize(study: optuna.Study, objective: Objective, plan: Plan) -> None:
-    rules = StopRules(study, plan.n_trials)
-    try:
-        study.optimize(
-            objective,
-            timeout=plan.timeout,
-            catch=(Exception,),
-            callbacks=[rules],
-            gc_after_trial=True,
-        )
-    finally:
-        rules.close()
+def _work(study: optuna.Study, plan: Plan, join: Join, progress: Progress | None = None) -> None:
+    """One worker: load the data, then run trials until its quota or the study is done."""
+    log.info("loading %s", plan.dataset)
+    data = datasets.load_dataset(plan.dataset)
+    tracker = tracking.Tracker(settings.tracking_uri(plan.tracking_uri))
+    device = configure_devices()
+    plan = replace(plan, tags=plan.tags | {"device": device})
+    best = BestModel(Path(join.folder), join.index, data.task == "regression")
+    objective = Objective(plan, data, tracker, join.experiment_id, join.parent_id, best)
+    rules = StopRules(plan.n_trials, join.quota)
+    callbacks = [rules] if progress is None else [rules, lambda study, trial: progress()]
+    study.optimize(
+        objective,
+        timeout=plan.timeout,
+        catch=(Exception,),
+        callbacks=callbacks,
+        gc_after_trial=True,
+    )
 
 
 def _log_parent(
-    tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, folder: Path
+    tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, workdir: Path
 ) -> None:
     """Best params and value, study plots, the top-trials table and the best model."""
     try:
@@ -410,8 +472,13 @@ def _log_parent(
     tracker.log_params(parent_id, {f"best_{k}": v for k, v in trial.params.items()})
     tracker.log_metrics(parent_id, values={"best_value": trial.value, "best_trial": trial.number})
     tracker.set_tags(parent_id, {"best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
+    folder = workdir / "parent"
+    folder.mkdir()
     plots.study_plots(study, folder)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
+    best = BestModel.pick(workdir, study.direction == optuna.study.StudyDirection.MINIMIZE)
+    if best is not None:
+        shutil.copy(best, folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)
 
 
@@ -461,6 +528,8 @@ def reproduce_table(
     storage: str | None = None,
     tracking_uri: str | None = None,
     verbose: bool = False,
+    n_workers: int = 1,
+    join: Join | None = None,
 ) -> tuple[Outcome, str]:
     """Train every row of a seed table `seeds` times (a grid study); return the comparison."""
     _quiet(verbose)
@@ -473,7 +542,7 @@ def reproduce_table(
         name,
         storage,
         spec.task,
-        lambda _: optuna.samplers.GridSampler(grid, seed=0),
+        lambda _: optuna.samplers.GridSampler(grid, seed=_index(join)),
         optuna.pruners.NopPruner(),
     )
     plan = Plan(
@@ -493,8 +562,12 @@ def reproduce_table(
         },
         tracking_uri=tracking_uri,
         verbose=verbose,
+        workers=n_workers,
     )
-    outcome = execute(study, plan, kind="reproduce")
+    work = (__name__, "reproduce_table", (table, seeds, study_name, storage, tracking_uri, verbose))
+    outcome = execute(study, plan, "reproduce", join, work)
+    if join is not None:
+        return outcome, ""
     data = datasets.load_dataset(table.dataset)
     text = report.reproduction_text(table, _row_results(study, seeds), _baseline(table, data))
     if outcome.parent_run_id:

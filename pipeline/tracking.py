@@ -19,7 +19,7 @@ _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch
 def _artifact_root(uri: str) -> Path | None:
     """Local SQLite stores keep artifacts beside the database, under `artifacts/`."""
     if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+        return Path(uri.removeprefix("sqlite:///").split("?")[0]).parent / "artifacts"
     return None
 
 
@@ -32,6 +32,8 @@ class Tracker:
 
         self.uri = uri
         root = _artifact_root(uri)
+        if uri.startswith("sqlite:") and "?" not in uri:
+            uri += "?timeout=60"  # several local workers share the file: wait for its lock
         if root is not None:
             root.parent.mkdir(parents=True, exist_ok=True)
         self._root = root

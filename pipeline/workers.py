@@ -1,0 +1,112 @@
+"""Several worker processes on one study: each gets its share of trials, threads and GPUs."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+log = logging.getLogger("pipeline")
+Work = tuple[str, str, tuple]
+
+
+def quotas(remaining: int, workers: int) -> list[int]:
+    """Split `remaining` finished trials over `workers` as evenly as possible."""
+    return [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids for CUDA_VISIBLE_DEVICES, without importing TensorFlow in this process."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU")]
+
+
+def import_tensorflow_quietly() -> None:
+    """TensorFlow writes C++ start-up notes to stderr before its log level applies."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _entry(work: Work, join, threads: int, gpu: str | None) -> None:
+    """A worker process: pin its GPU and threads before TensorFlow starts, then work."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    module, function, args = work
+    try:
+        getattr(importlib.import_module(module), function)(*args, join=join)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run(
+    work: Work, join, n_workers: int, remaining: int, progress: Callable[[], None]
+) -> list[int]:
+    """Start the workers (spawned, never forked: TensorFlow state does not fork), wait for
+    them while calling `progress()`, and stop them all on Ctrl-C or SIGTERM.
+
+    `work` is (module, function, args): each worker imports it only after TensorFlow's
+    start-up is quieted and its threads are set, then calls function(*args, join=...)."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    gpus = visible_gpus()
+    procs = []
+    for i, quota in enumerate(quotas(remaining, n_workers)):
+        gpu = gpus[i % len(gpus)] if gpus else None
+        worker_join = replace(join, index=i, quota=quota)
+        procs.append(
+            context.Process(
+                target=_entry, args=(work, worker_join, threads, gpu), name=f"pipeline-worker-{i}"
+            )
+        )
+    for proc in procs:
+        proc.start()
+    try:
+        while any(proc.is_alive() for proc in procs):
+            progress()
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    progress()
+    return [proc.exitcode for proc in procs]
+
+
+def _stop(procs, grace: float = 60.0) -> None:
+    """SIGTERM each worker (its trial ends FAIL, its run KILLED), then wait, then kill."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
