@@ -23,7 +23,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui bench clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,3 +73,6 @@ ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
 
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
+
+bench: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/results/latest.md
+	$(BIN)/python bench/run.py

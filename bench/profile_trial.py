@@ -1,6 +1,6 @@
 """Profile trials of the seed recipe on real IMDB (pyinstrument), tracking included.
 
-    PIPELINE_DATA_DIR=../shared/data python bench/profile_trial.py [--trials 3] [--html out]
+PIPELINE_DATA_DIR=../shared/data python bench/profile_trial.py [--trials 3] [--html out]
 """
 
 from __future__ import annotations
@@ -26,14 +26,17 @@ def main() -> None:
     datasets.load_dataset("imdb")  # vectorize (or read the cache) outside the profile
     with tempfile.TemporaryDirectory() as tmp:
         space = Path(tmp) / "seed.yaml"
-        space.write_text("defaults: {units: [16, 16], loss: binary_crossentropy, epochs: 4,\n"
-                         "           batch_size: 512}\nsearch: {}\n")
+        space.write_text(
+            "defaults: {units: [16, 16], loss: binary_crossentropy, epochs: 4,\n"
+            "           batch_size: 512}\nsearch: {}\n"
+        )
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.environ["PIPELINE_STORAGE"] = f"sqlite:///{tmp}/optuna.db"
         profiler = Profiler()
         profiler.start()
-        studies.run_study(studies.SearchConfig("imdb", space, n_trials=args.trials,
-                                               pruner="none", timeout=None))
+        studies.run_study(
+            studies.SearchConfig("imdb", space, n_trials=args.trials, pruner="none", timeout=None)
+        )
         profiler.stop()
     text = profiler.output_text(unicode=False, color=False, show_all=False)
     if args.text:

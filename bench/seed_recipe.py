@@ -70,17 +70,31 @@ def main() -> None:
     model.compile(optimizer="rmsprop", loss=args.loss, metrics=["accuracy"])
     x_val, partial_x_train = x_train[:10000], x_train[10000:]
     y_val, partial_y_train = y_train[:10000], y_train[10000:]
-    history = model.fit(partial_x_train, partial_y_train, epochs=args.epochs, batch_size=512,
-                        validation_data=(x_val, y_val), verbose=0)
+    history = model.fit(
+        partial_x_train,
+        partial_y_train,
+        epochs=args.epochs,
+        batch_size=512,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
     fitted = time.perf_counter()
     test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
     done = time.perf_counter()
-    print(json.dumps({
-        "read_s": loaded - start, "vectorize_s": vectorized - loaded, "fit_s": fitted - vectorized,
-        "evaluate_s": done - fitted, "total_s": done - start,
-        "val_accuracy": history.history["val_accuracy"][-1],
-        "test_loss": test_loss, "test_accuracy": test_acc,
-    }))
+    print(
+        json.dumps(
+            {
+                "read_s": loaded - start,
+                "vectorize_s": vectorized - loaded,
+                "fit_s": fitted - vectorized,
+                "evaluate_s": done - fitted,
+                "total_s": done - start,
+                "val_accuracy": history.history["val_accuracy"][-1],
+                "test_loss": test_loss,
+                "test_accuracy": test_acc,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports Te
 import typer  # noqa: E402
 import yaml  # noqa: E402
 
-from pipeline import settings  # noqa: E402
+from pipeline import settings, stopping  # noqa: E402
 from pipeline.errors import UserError  # noqa: E402
 
 app = typer.Typer(
@@ -104,6 +103,7 @@ def search(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
+    heartbeat: Annotated[int, typer.Option(help="Seconds between worker heartbeats.")] = 10,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     _logging(verbose)  # first: quiets TensorFlow's import
@@ -123,8 +123,9 @@ def search(
         tracking_uri,
         verbose,
         workers,
+        heartbeat,
     )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stopping.install()
     try:
         outcome = studies.run_study(cfg)
     except studies.Interrupted as error:
@@ -134,10 +135,6 @@ def search(
     typer.echo(f"\nstudy {cfg.name!r}: ran {outcome.ran} trials now, {done} finished in all")
     typer.echo(report.to_text(outcome.table))
     typer.echo("\nCompare the runs in the MLflow UI: make ui  (then open http://127.0.0.1:5000)")
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
@@ -214,7 +211,7 @@ def reproduce(
 
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
     seed_table = tables.load(path, lambda name: datasets.get_spec(name).task)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stopping.install()
     try:
         _, text = studies.reproduce_table(
             seed_table, seeds, study, storage, tracking_uri, verbose, workers

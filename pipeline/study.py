@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +17,17 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from pipeline import datasets, plots, report, settings, spaces, tables, tracking, workers
+from pipeline import (
+    datasets,
+    plots,
+    report,
+    settings,
+    spaces,
+    stopping,
+    tables,
+    tracking,
+    workers,
+)
 from pipeline.errors import UserError
 from pipeline.trial import TrainResult, configure_devices, describe_params, train_and_evaluate
 
@@ -43,6 +55,7 @@ class SearchConfig:
     tracking_uri: str | None = None
     verbose: bool = False
     workers: int = 1
+    heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
 
     @property
     def name(self) -> str:
@@ -107,13 +120,48 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     raise UserError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}")
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+class RetryStale:
+    """Called for a trial whose worker stopped beating (killed, machine lost): Optuna marks it
+    FAIL and queues a retry with the same params; its MLflow run, which MLflow would leave
+    RUNNING forever, is set KILLED."""
+
+    def __init__(self, tracking_uri: str | None, max_retry: int = 3) -> None:
+        self.tracking_uri = tracking_uri
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.retry(study, trial)
+        log.warning("trial %d lost its worker (no heartbeat): FAIL, queued again", trial.number)
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            tracker = tracking.Tracker(settings.tracking_uri(self.tracking_uri))
+            tracker.set_tags(run_id, {"trial_state": "FAIL", "error": "worker lost: no heartbeat"})
+            tracker.end_run(run_id, tracking.KILLED)
+
+
+def open_storage(
+    url: str, heartbeat: int = 0, on_stale: RetryStale | None = None
+) -> optuna.storages.BaseStorage:
+    """Optuna's RDB storage; with `heartbeat` seconds, trials of dead workers are retried."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # several local workers share one SQLite file: wait for its lock instead of failing
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    beats = (
+        {
+            "heartbeat_interval": heartbeat,
+            "grace_period": 3 * heartbeat,
+            "heartbeat_stale_trial_callback": on_stale,
+        }
+        if heartbeat
+        else {}
+    )
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
     except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
         first = str(error).strip().splitlines()[0]
         raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
@@ -129,9 +177,12 @@ def open_study(
     task: str,
     sampler: Callable[[int], optuna.samplers.BaseSampler],
     pruner: optuna.pruners.BasePruner,
+    heartbeat: int = 10,
+    tracking_uri: str | None = None,
 ) -> optuna.Study:
     """Create the study, or load it to resume; the sampler seed moves on with each resume."""
-    storage = open_storage(settings.storage_url(storage_url))
+    url = settings.storage_url(storage_url)
+    storage = open_storage(url, heartbeat, RetryStale(tracking_uri))
     try:
         existing = len(optuna.load_study(study_name=name, storage=storage).trials)
     except KeyError:
@@ -247,7 +298,11 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         params, seed = self.plan.params_for(trial), self.plan.seed_for(trial)
-        tags = self.plan.tags | {"trial_number": trial.number, "trial_state": "RUNNING"}
+        tags = self.plan.tags | {
+            "trial_number": trial.number,
+            "trial_state": "RUNNING",
+            "worker_pid": os.getpid(),
+        }
         run_id = self.tracker.start_run(
             self.experiment_id, f"trial-{trial.number}", self.parent_id, tags
         )
@@ -319,6 +374,7 @@ class StopRules:
         self.done = self.failures = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        stopping.check()  # Ctrl-C / SIGTERM between two trials: start no other
         failed = trial.state == optuna.trial.TrialState.FAIL
         self.failures = self.failures + 1 if failed else 0
         self.done += trial.state in DONE
@@ -361,6 +417,8 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         spec.task,
         lambda done: make_sampler(cfg.sampler, cfg.seed + done + 7919 * _index(join), space),
         make_pruner(cfg.pruner),
+        cfg.heartbeat,
+        cfg.tracking_uri,
     )
     plan = Plan(
         cfg.dataset,
@@ -422,6 +480,7 @@ def execute(
         try:
             if plan.workers > 1:
                 workers.run(work, join, plan.workers, remaining, progress)
+                _top_up(study, plan, join, progress)
             else:
                 _work(study, plan, join, progress)
         except KeyboardInterrupt:
@@ -435,10 +494,38 @@ def execute(
             raise
         finally:
             progress.close()
+        sweep(study, tracker, plan.dataset)
         table = report.trials_frame(study, top=10)
         _log_parent(tracker, parent_id, study, table, Path(tmp))
     tracker.end_run(parent_id, tracking.FINISHED)
     return Outcome(study, parent_id, len(study.trials) - before, table)
+
+
+def _top_up(study: optuna.Study, plan: Plan, join: Join, progress: Progress) -> None:
+    """A worker died (its quota unmet): run the missing trials here, so the study ends
+    with exactly `n_trials` finished ones."""
+    missing = plan.n_trials - finished(study)
+    if missing > 0:
+        log.warning("workers left %d trials unfinished; running them here", missing)
+        _work(study, plan, replace(join, index=plan.workers, quota=missing), progress)
+
+
+def sweep(study: optuna.Study, tracker: tracking.Tracker, experiment: str) -> None:
+    """Trials whose worker died past the grace period become FAIL (and are retried); MLflow
+    runs left RUNNING by a trial Optuna no longer runs are set KILLED."""
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    running = {
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    }
+    where = f"tags.study = '{study.study_name}' and attributes.status = 'RUNNING'"
+    for run in tracker.runs(experiment, where):
+        number = run["tags"].get("trial_number")
+        if number is not None and int(number) not in running:
+            tracker.set_tags(run["run_id"], {"trial_state": "FAIL", "error": "worker lost"})
+            tracker.end_run(run["run_id"], tracking.KILLED)
 
 
 def _work(study: optuna.Study, plan: Plan, join: Join, progress: Progress | None = None) -> None:
@@ -544,6 +631,7 @@ def reproduce_table(
         spec.task,
         lambda _: optuna.samplers.GridSampler(grid, seed=_index(join)),
         optuna.pruners.NopPruner(),
+        tracking_uri=tracking_uri,
     )
     plan = Plan(
         table.dataset,

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import KFold
 
+from pipeline import stopping
 from pipeline.datasets import Dataset, Split
 from pipeline.models import build_model
 from pipeline.spaces import layer_units
@@ -86,7 +87,11 @@ class _EpochReporter(keras.callbacks.Callback):
         super().__init__()
         self.hook, self.stopped = hook, False
 
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        stopping.check()
+
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        stopping.check()
         if self.hook is not None and self.hook(epoch, dict(logs or {})):
             self.stopped = True
             self.model.stop_training = True

@@ -7,12 +7,13 @@ import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+
+from pipeline import stopping
 
 log = logging.getLogger("pipeline")
 Work = tuple[str, str, tuple]
@@ -46,13 +47,9 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def _entry(work: Work, join, threads: int, gpu: str | None) -> None:
     """A worker process: pin its GPU and threads before TensorFlow starts, then work."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stopping.install(second_stops_now=False)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import_tensorflow_quietly()
@@ -93,6 +90,7 @@ def run(
         while any(proc.is_alive() for proc in procs):
             progress()
             time.sleep(1.0)
+            stopping.check()
     except KeyboardInterrupt:
         _stop(procs)
         raise

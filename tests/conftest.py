@@ -151,3 +151,82 @@ def real_data(monkeypatch, real_cache) -> Path:
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(REAL_DATA))
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(real_cache))
     return REAL_DATA
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL on 127.0.0.1 for this session: PIPELINE_TEST_POSTGRES, or a server
+    started from Debian's `postgresql` package (.ci/run installs it)."""
+    import subprocess
+    import tempfile
+
+    if os.environ.get("PIPELINE_TEST_POSTGRES"):
+        yield os.environ["PIPELINE_TEST_POSTGRES"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL is not installed (apt-get install postgresql): "
+            "the PostgreSQL tests are SKIPPED"
+        )
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
+    password, port = "s3cret-pw", _free_port()
+    (folder / "pw").write_text(password)
+    if as_user:
+        shutil.chown(folder, "postgres")
+        shutil.chown(folder / "pw", "postgres")
+    data = folder / "data"
+    run = [
+        *as_user,
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-A",
+        "md5",
+        f"--pwfile={folder / 'pw'}",
+    ]
+    subprocess.run(run, check=True, capture_output=True)
+    ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log")]
+    options = f"-h 127.0.0.1 -p {port} -k {folder} -c max_connections=200"
+    subprocess.run([*ctl, "-o", options, "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_storage(postgres_url, monkeypatch) -> str:
+    """A fresh database on the session's server, set as PIPELINE_STORAGE."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("PIPELINE_STORAGE", url)
+    return url

@@ -37,8 +37,7 @@ def check_one_run_per_trial(stores, experiment: str, study: optuna.Study, n: int
 
 @pytest.mark.slow
 def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_path):
-    cfg = studies.SearchConfig("imdb", space_file(tmp_path), n_trials=6, pruner="none",
-                               workers=2)
+    cfg = studies.SearchConfig("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
     outcome = studies.run_study(cfg)
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)
     client = MlflowClient(tracking_uri=stores["tracking"])

@@ -1,0 +1,132 @@
+"""Many workers on a real PostgreSQL, and workers that die: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from pipeline import study as studies
+from tests.test_study import TINY_SPACE, runs_of, space_file
+from tests.test_workers import check_one_run_per_trial
+
+pytestmark = pytest.mark.slow
+SLOW_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 40}}
+
+
+def test_four_workers_on_postgres_finish_exactly_40(tiny_data, stores, pg_storage, tmp_path):
+    cfg = studies.SearchConfig(
+        "imdb", space_file(tmp_path), n_trials=40, pruner="none", workers=4, study_name="pg-four"
+    )
+    outcome = studies.run_study(cfg)
+    assert outcome.study._storage.__class__.__name__ in ("_CachedStorage", "RDBStorage")
+    check_one_run_per_trial(stores, "imdb", outcome.study, 40)
+    loaded = optuna.load_study(study_name="pg-four", storage=pg_storage)
+    assert len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 40
+
+
+def cli(args: list[str], tiny_data, stores, storage: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PIPELINE_STORAGE": storage,
+        "MLFLOW_TRACKING_URI": stores["tracking"],
+        "PIPELINE_DATA_DIR": str(tiny_data),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def running_trial_run(stores, deadline: float):
+    """Wait for a child run that is training, and return it."""
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    while time.monotonic() < deadline:
+        exp = client.get_experiment_by_name("imdb")
+        if exp is not None:
+            runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+            runs = [r for r in runs if "worker_pid" in r.data.tags]
+            if runs:
+                return runs[0]
+        time.sleep(0.2)
+    raise AssertionError("no trial started")
+
+
+def test_sigkilled_worker_trial_is_retried_and_its_run_killed(
+    tiny_data, stores, pg_storage, tmp_path
+):
+    space = space_file(tmp_path, SLOW_SPACE)
+    args = [
+        "search",
+        "imdb",
+        "--space",
+        str(space),
+        "--n-trials",
+        "6",
+        "--workers",
+        "2",
+        "--heartbeat",
+        "1",
+        "--pruner",
+        "none",
+        "--study",
+        "kill",
+    ]
+    proc = cli(args, tiny_data, stores, pg_storage)
+    victim = running_trial_run(stores, time.monotonic() + 120)
+    time.sleep(0.5)
+    os.kill(int(victim.data.tags["worker_pid"]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    study = optuna.load_study(study_name="kill", storage=pg_storage)
+    killed_number = int(victim.data.tags["trial_number"])
+    assert study.trials[killed_number].state == optuna.trial.TrialState.FAIL
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 6
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
+    assert retried and retried[0].params == study.trials[killed_number].params
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    assert client.get_run(victim.info.run_id).info.status == "KILLED"
+    _, children = runs_of(stores["tracking"], "imdb")
+    assert not [c for c in children if c.info.status == "RUNNING"]
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert sorted(int(c.data.tags["trial_number"]) for c in finished) == sorted(
+        t.number for t in complete
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stores, tmp_path, sig):
+    space = space_file(tmp_path, SLOW_SPACE)
+    args = ["search", "imdb", "--space", str(space), "--n-trials", "3", "--pruner", "none"]
+    proc = cli(args, tiny_data, stores, stores["storage"])
+    victim = running_trial_run(stores, time.monotonic() + 120)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "run the same command again to resume" in err
+    study = optuna.load_study(study_name="imdb", storage=stores["storage"])
+    number = int(victim.data.tags["trial_number"])
+    assert study.trials[number].state == optuna.trial.TrialState.FAIL
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    assert client.get_run(victim.info.run_id).info.status == "KILLED"
+    parents, _ = runs_of(stores["tracking"], "imdb")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    again = cli(args, tiny_data, stores, stores["storage"])
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    study = optuna.load_study(study_name="imdb", storage=stores["storage"])
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+    _, children = runs_of(stores["tracking"], "imdb")
+    assert not [c for c in children if c.info.status == "RUNNING"]
