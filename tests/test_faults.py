@@ -10,7 +10,6 @@ import time
 
 import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from pipeline import study as studies
