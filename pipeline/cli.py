@@ -41,7 +41,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except UserError as error:
-            typer.echo(f"error: {error}", err=True)
+            typer.echo("error: " + " ".join(str(error).split()), err=True)  # one line
             raise typer.Exit(2) from None
 
     return wrapper
@@ -58,6 +58,7 @@ def _logging(verbose: bool) -> None:
     )
     logging.getLogger("pipeline").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes, not user news
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
 def _space(dataset: str, space: str | None) -> Path:

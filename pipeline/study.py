@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy
 
 from pipeline import (
     datasets,
@@ -35,6 +36,7 @@ log = logging.getLogger("pipeline")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
 
 
 class Interrupted(Exception):
@@ -404,13 +406,14 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
     _quiet(cfg.verbose)
     if cfg.n_trials < 1:
         raise UserError(f"--n-trials must be at least 1, got {cfg.n_trials}")
-    if cfg.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {cfg.workers}")
     spec = datasets.get_spec(cfg.dataset)
     space = spaces.load(cfg.space, task=spec.task)
     if space.dataset and space.dataset != cfg.dataset:
         raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
     make_sampler(cfg.sampler, cfg.seed, space)  # a bad sampler fails before the study exists
+    url = settings.storage_url(cfg.storage)
+    check_workers(url, cfg.workers)
+    ready = None if join else preflight(cfg.dataset, cfg.tracking_uri)
     study = open_study(
         cfg.name,
         cfg.storage,
@@ -439,7 +442,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         verbose=cfg.verbose,
         workers=cfg.workers,
     )
-    return execute(study, plan, "search", join, (__name__, "run_study", (cfg,)))
+    return execute(study, plan, "search", join, (__name__, "run_study", (cfg,)), ready)
 
 
 def _index(join: Join | None) -> int:
@@ -452,15 +455,40 @@ def _quiet(verbose: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
 
 
+def preflight(dataset: str, tracking_uri: str | None) -> tuple[Any, tracking.Tracker]:
+    """Read the data and reach the tracking store before any study or run exists, so a bad
+    archive or an unreachable server leaves nothing half-written."""
+    data = datasets.load_dataset(dataset)
+    tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
+    tracker.experiment(dataset)
+    return data, tracker
+
+
+def check_workers(storage_url: str, n_workers: int) -> None:
+    """SQLite serves a few local processes; on a network filesystem its locks are unsafe."""
+    if n_workers < 1:
+        raise UserError(f"--workers must be at least 1, got {n_workers}")
+    if n_workers == 1 or not storage_url.startswith("sqlite:///"):
+        return
+    folder = Path(storage_url.removeprefix("sqlite:///").split("?")[0]).resolve().parent
+    if n_workers > 8 or workers.on_network_filesystem(folder):
+        raise UserError(
+            f"{n_workers} workers on SQLite in {folder} are not safe (network "
+            "filesystem or more than 8 workers); use --storage postgresql://..."
+        )
+
+
 def execute(
     study: optuna.Study,
     plan: Plan,
     kind: str,
     join: Join | None = None,
     work: workers.Work | None = None,
+    ready: tuple[Any, tracking.Tracker] | None = None,
 ) -> Outcome:
     """Open a parent run, run the missing trials as its children (here, or in `plan.workers`
-    processes that each call `work(join=...)`), then log the summary to the parent."""
+    processes that each call `work(join=...)`), then log the summary to the parent.
+    `ready`: the data and tracker from `preflight`."""
     if join is not None:  # a worker process of another invocation
         _work(study, plan, join)
         return Outcome(study, join.parent_id, 0)
@@ -468,7 +496,7 @@ def execute(
     if remaining <= 0:
         log.info("study %r already has %d finished trials", study.study_name, finished(study))
         return Outcome(study, None, 0, report.trials_frame(study, top=10))
-    tracker = tracking.Tracker(settings.tracking_uri(plan.tracking_uri))
+    data, tracker = ready or preflight(plan.dataset, plan.tracking_uri)
     experiment_id = tracker.experiment(plan.dataset)
     tags = plan.tags | {"kind": kind, "workers": plan.workers}
     parent_id = tracker.start_run(experiment_id, f"{study.study_name}-{kind}", tags=tags)
@@ -480,14 +508,20 @@ def execute(
         try:
             if plan.workers > 1:
                 workers.run(work, join, plan.workers, remaining, progress)
-                _top_up(study, plan, join, progress)
+                _top_up(study, plan, join, progress, data)
             else:
-                _work(study, plan, join, progress)
+                _work(study, plan, join, progress, data)
         except KeyboardInterrupt:
             tracker.end_run(parent_id, tracking.KILLED)
             raise Interrupted(
                 f"interrupted; run the same command again to resume study {study.study_name!r} "
                 f"({finished(study)}/{plan.n_trials} trials done)"
+            ) from None
+        except STORAGE_ERRORS as error:
+            tracker.end_run(parent_id, tracking.FAILED)
+            raise UserError(
+                f"lost the Optuna storage ({str(error).strip().splitlines()[0][:200]}); finished "
+                "trials are saved: run the same command again once it is back"
             ) from None
         except BaseException:
             tracker.end_run(parent_id, tracking.FAILED)
@@ -501,13 +535,13 @@ def execute(
     return Outcome(study, parent_id, len(study.trials) - before, table)
 
 
-def _top_up(study: optuna.Study, plan: Plan, join: Join, progress: Progress) -> None:
+def _top_up(study: optuna.Study, plan: Plan, join: Join, progress: Progress, data) -> None:
     """A worker died (its quota unmet): run the missing trials here, so the study ends
     with exactly `n_trials` finished ones."""
     missing = plan.n_trials - finished(study)
     if missing > 0:
         log.warning("workers left %d trials unfinished; running them here", missing)
-        _work(study, plan, replace(join, index=plan.workers, quota=missing), progress)
+        _work(study, plan, replace(join, index=plan.workers, quota=missing), progress, data)
 
 
 def sweep(study: optuna.Study, tracker: tracking.Tracker, experiment: str) -> None:
@@ -528,10 +562,13 @@ def sweep(study: optuna.Study, tracker: tracking.Tracker, experiment: str) -> No
             tracker.end_run(run["run_id"], tracking.KILLED)
 
 
-def _work(study: optuna.Study, plan: Plan, join: Join, progress: Progress | None = None) -> None:
+def _work(
+    study: optuna.Study, plan: Plan, join: Join, progress: Progress | None = None, data=None
+) -> None:
     """One worker: load the data, then run trials until its quota or the study is done."""
-    log.info("loading %s", plan.dataset)
-    data = datasets.load_dataset(plan.dataset)
+    if data is None:
+        log.info("loading %s", plan.dataset)
+        data = datasets.load_dataset(plan.dataset)
     tracker = tracking.Tracker(settings.tracking_uri(plan.tracking_uri))
     device = configure_devices()
     plan = replace(plan, tags=plan.tags | {"device": device})
@@ -625,6 +662,8 @@ def reproduce_table(
     spec = datasets.get_spec(table.dataset)
     name = study_name or f"reproduce-{table.name}"
     grid = {"row": [row.index for row in table.rows], "replicate": list(range(seeds))}
+    check_workers(settings.storage_url(storage), n_workers)
+    ready = None if join else preflight(table.dataset, tracking_uri)
     study = open_study(
         name,
         storage,
@@ -653,7 +692,7 @@ def reproduce_table(
         workers=n_workers,
     )
     work = (__name__, "reproduce_table", (table, seeds, study_name, storage, tracking_uri, verbose))
-    outcome = execute(study, plan, "reproduce", join, work)
+    outcome = execute(study, plan, "reproduce", join, work, ready)
     if join is not None:
         return outcome, ""
     data = datasets.load_dataset(table.dataset)

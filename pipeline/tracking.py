@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        if uri.startswith(("http://", "https://")):  # bounded retries, then a clear error
+            for key, value in (
+                ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
+                ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+            ):
+                os.environ.setdefault(key, value)
         root = _artifact_root(uri)
         if uri.startswith("sqlite:") and "?" not in uri:
             uri += "?timeout=60"  # several local workers share the file: wait for its lock

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from pipeline import stopping
 
@@ -22,6 +23,37 @@ Work = tuple[str, str, tuple]
 def quotas(remaining: int, workers: int) -> list[int]:
     """Split `remaining` finished trials over `workers` as evenly as possible."""
     return [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
+
+
+NETWORK_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "sshfs",
+    "fuse.sshfs",
+    "9p",
+    "lustre",
+    "gpfs",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+}
+
+
+def on_network_filesystem(folder: Path) -> bool:
+    """Is `folder` on a network filesystem (from /proc/mounts; False where unknown)?"""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return False
+    best = max(
+        (m for m in mounts if len(m) > 2 and folder.is_relative_to(m[1])),
+        key=lambda m: len(m[1]),
+        default=None,
+    )
+    return best is not None and best[2] in NETWORK_FILESYSTEMS
 
 
 def visible_gpus() -> list[str]:

@@ -56,9 +56,15 @@ def fetch(source: Source, data_dir: Path) -> Path:
     return Path(path)
 
 
-def _is_safe(member: tarfile.TarInfo) -> bool:
+def _check_safe(path: Path, member: tarfile.TarInfo) -> None:
+    """Links, devices, absolute paths and `..` could write or read outside the data folder."""
     name = member.name
-    return member.isfile() and not name.startswith(("/", "\\")) and ".." not in Path(name).parts
+    escapes = name.startswith(("/", "\\")) or ".." in Path(name).parts
+    if escapes or not (member.isfile() or member.isdir()):
+        raise UserError(
+            f"{path}: archive member {name!r} is a link or leaves the archive's "
+            "folder; refusing to read this archive"
+        )
 
 
 def read_tar(
@@ -66,16 +72,18 @@ def read_tar(
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (member name, bytes) of the regular files that `wanted` accepts, read in place.
 
-    Links, absolute paths and paths with `..` are never read. A corrupt or truncated
-    archive raises a UserError naming the file and what was `expected`.
+    An archive with links, absolute paths or `..` in a member is refused; a corrupt or
+    truncated one raises a UserError naming the file and what was `expected`.
     """
     try:
         with tarfile.open(path, mode="r:*") as tar:
             for member in tar:
-                if _is_safe(member) and wanted(member.name):
+                _check_safe(path, member)
+                if member.isfile() and wanted(member.name):
                     yield member.name, tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        reason = "not a readable tar archive" if "could not be opened" in str(error) else error
         raise UserError(
-            f"{path}: corrupt or truncated archive ({error}); expected {expected}. "
+            f"{path}: corrupt or truncated archive ({reason}); expected {expected}. "
             "Delete it to download it again."
         ) from None

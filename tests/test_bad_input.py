@@ -1,0 +1,98 @@
+"""Bad input: one line on stderr, exit code 2, and no study, trial or MLflow run created."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from tests.conftest import add_file
+from tests.test_study import TINY_SPACE
+
+BAD_SPACES = {
+    "malformed.yaml": "search: {n_layers: [1, 2",
+    "unknown-key.yaml": {**TINY_SPACE, "search": {"layers": {"type": "int", "low": 1, "high": 2}}},
+    "wrong-type.yaml": {**TINY_SPACE, "search": {"n_layers": {"type": "int", "low": "a",
+                                                              "high": 2}}},
+    "low-high.yaml": {**TINY_SPACE, "search": {"n_layers": {"type": "int", "low": 3, "high": 1}}},
+    "empty.yaml": {**TINY_SPACE, "search": {"activation": {"type": "categorical",
+                                                           "choices": []}}},
+}
+
+
+def corrupt(data: Path) -> None:
+    (data / "aclImdb_v1.tar.gz").write_bytes(b"not an archive at all")
+
+
+def truncate(data: Path) -> None:
+    path = data / "aclImdb_v1.tar.gz"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def escaping(data: Path) -> None:
+    with tarfile.open(data / "aclImdb_v1.tar.gz", "w:gz") as tar:
+        add_file(tar, "aclImdb/../../evil.txt", b"x")
+
+
+CASES = [
+    ("unknown dataset", ["search", "mnist"], None, "unknown dataset 'mnist'"),
+    ("n-trials 0", ["search", "imdb", "--n-trials", "0"], None, "--n-trials must be at least 1"),
+    ("n-trials negative", ["search", "imdb", "--n-trials", "-3"], None, "at least 1, got -3"),
+    ("workers 0", ["search", "imdb", "--workers", "0"], None, "--workers must be at least 1"),
+    ("too many SQLite workers", ["search", "imdb", "--workers", "9"], None,
+     "9 workers on SQLite"),
+    ("unknown storage scheme", ["search", "imdb", "--storage", "foo://x/y"], None,
+     "cannot open Optuna storage foo://x/y"),
+    ("unreachable storage host",
+     ["search", "imdb", "--storage", "postgresql://u:hunter2@127.0.0.1:1/db"], None,
+     "cannot open Optuna storage postgresql://u:***@127.0.0.1:1/db"),
+    ("corrupt archive", ["search", "imdb"], corrupt, "corrupt or truncated archive"),
+    ("truncated archive", ["search", "imdb"], truncate, "corrupt or truncated archive"),
+    ("escaping member", ["search", "imdb"], escaping, "leaves the archive's folder"),
+    *[(f"space {name}", ["search", "imdb", "--space", name], None, problem) for name, problem in (
+        ("malformed.yaml", "not valid YAML"), ("unknown-key.yaml", "search.layers: unknown key"),
+        ("wrong-type.yaml", "search.n_layers.low: expected int"),
+        ("low-high.yaml", "low (3) is greater than high (1)"),
+        ("empty.yaml", "search.activation.choices: expected a non-empty list"))],
+]
+
+
+def nothing_created(stores: dict[str, str]) -> None:
+    optuna_db = Path(stores["storage"].removeprefix("sqlite:///"))
+    if optuna_db.exists():
+        assert optuna.get_all_study_names(storage=stores["storage"]) == []
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == []
+
+
+@pytest.mark.parametrize(("label", "args", "damage", "message"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_bad_input(tiny_data, stores, tmp_path, monkeypatch, label, args, damage, message):
+    monkeypatch.chdir(tmp_path)
+    for name, raw in BAD_SPACES.items():
+        (tmp_path / name).write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+    if damage:
+        damage(tiny_data)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, lines and lines[0].startswith("error: ") and message in lines[0]
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+    nothing_created(stores)
+
+
+@pytest.mark.slow
+def test_unreachable_tracking_server(tiny_data, stores, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    result = CliRunner().invoke(app, ["search", "imdb", "--n-trials", "1"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: MLflow at http://127.0.0.1:1")
+    assert not Path(stores["storage"].removeprefix("sqlite:///")).exists()
