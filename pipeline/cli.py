@@ -208,13 +208,14 @@ def reproduce(
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
     _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import datasets, tables
+    from pipeline import reproduce as reproducing
     from pipeline import study as studies
 
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
     seed_table = tables.load(path, lambda name: datasets.get_spec(name).task)
     stopping.install()
     try:
-        _, text = studies.reproduce_table(
+        _, text = reproducing.reproduce_table(
             seed_table, seeds, study, storage, tracking_uri, verbose, workers
         )
     except studies.Interrupted as error:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
 
 def learning_curves(history: dict[str, list[float]], metric: str, path: Path) -> Path:
     """Training vs validation loss and metric per epoch, drawn as the seed notebooks do."""
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, key in zip(axes, ("loss", metric), strict=True):
         ax.plot(epochs, history[key], "bo", label=f"Training {key}")
         if f"val_{key}" in history:
@@ -28,7 +26,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
     from sklearn.metrics import ConfusionMatrixDisplay
 
     many = len(labels) > 10
-    fig, ax = plt.subplots(figsize=(12, 12) if many else (5, 5))
+    fig = Figure(figsize=(12, 12) if many else (5, 5))
+    ax = fig.add_subplot()
     ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
@@ -46,6 +45,10 @@ def study_plots(study, folder: Path) -> list[Path]:
     """Optuna's optimization history and (when computable) parameter importances."""
     import warnings
 
+    import matplotlib
+
+    matplotlib.use("Agg")  # Optuna draws with pyplot; no display here
+    import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
 
     saved = []
@@ -61,11 +64,10 @@ def study_plots(study, folder: Path) -> list[Path]:
             continue
         figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         saved.append(_save(figure, folder / f"{name}.png"))
+        plt.close(figure)
     return saved
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
     return path

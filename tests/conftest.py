@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -169,50 +170,78 @@ def _pg_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A real PostgreSQL on 127.0.0.1 for this session: PIPELINE_TEST_POSTGRES, or a server
-    started from Debian's `postgresql` package (.ci/run installs it)."""
-    import subprocess
-    import tempfile
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (as the postgres user when root)."""
 
-    if os.environ.get("PIPELINE_TEST_POSTGRES"):
-        yield os.environ["PIPELINE_TEST_POSTGRES"]
-        return
+    def __init__(self, bindir: Path) -> None:
+        import tempfile
+
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.folder = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
+        self.password, self.port = "s3cret-pw", _free_port()
+        (self.folder / "pw").write_text(self.password)
+        if self.as_user:
+            shutil.chown(self.folder, "postgres")
+            shutil.chown(self.folder / "pw", "postgres")
+        data = self.folder / "data"
+        self._run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "md5",
+            f"--pwfile={self.folder / 'pw'}",
+        )
+        self.ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.folder / "log")]
+        self.start()
+
+    def _run(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=200"
+        self._run(*self.ctl, "-o", options, "start")
+
+    def stop(self) -> None:
+        self._run(*self.ctl, "-m", "immediate", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_bindir() -> Path:
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip(
             "PostgreSQL is not installed (apt-get install postgresql): "
             "the PostgreSQL tests are SKIPPED"
         )
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    folder = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
-    password, port = "s3cret-pw", _free_port()
-    (folder / "pw").write_text(password)
-    if as_user:
-        shutil.chown(folder, "postgres")
-        shutil.chown(folder / "pw", "postgres")
-    data = folder / "data"
-    run = [
-        *as_user,
-        str(bindir / "initdb"),
-        "-D",
-        str(data),
-        "-U",
-        "postgres",
-        "-A",
-        "md5",
-        f"--pwfile={folder / 'pw'}",
-    ]
-    subprocess.run(run, check=True, capture_output=True)
-    ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log")]
-    options = f"-h 127.0.0.1 -p {port} -k {folder} -c max_connections=200"
-    subprocess.run([*ctl, "-o", options, "start"], check=True, capture_output=True)
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_url(pg_bindir):
+    """A real PostgreSQL on 127.0.0.1 for this session: PIPELINE_TEST_POSTGRES, or a server
+    started from Debian's `postgresql` package (.ci/run installs it)."""
+    if os.environ.get("PIPELINE_TEST_POSTGRES"):
+        yield os.environ["PIPELINE_TEST_POSTGRES"]
+        return
+    server = PostgresServer(pg_bindir)
     try:
-        yield f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture

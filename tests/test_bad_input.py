@@ -18,11 +18,12 @@ from tests.test_study import TINY_SPACE
 BAD_SPACES = {
     "malformed.yaml": "search: {n_layers: [1, 2",
     "unknown-key.yaml": {**TINY_SPACE, "search": {"layers": {"type": "int", "low": 1, "high": 2}}},
-    "wrong-type.yaml": {**TINY_SPACE, "search": {"n_layers": {"type": "int", "low": "a",
-                                                              "high": 2}}},
+    "wrong-type.yaml": {
+        **TINY_SPACE,
+        "search": {"n_layers": {"type": "int", "low": "a", "high": 2}},
+    },
     "low-high.yaml": {**TINY_SPACE, "search": {"n_layers": {"type": "int", "low": 3, "high": 1}}},
-    "empty.yaml": {**TINY_SPACE, "search": {"activation": {"type": "categorical",
-                                                           "choices": []}}},
+    "empty.yaml": {**TINY_SPACE, "search": {"activation": {"type": "categorical", "choices": []}}},
 }
 
 
@@ -45,21 +46,32 @@ CASES = [
     ("n-trials 0", ["search", "imdb", "--n-trials", "0"], None, "--n-trials must be at least 1"),
     ("n-trials negative", ["search", "imdb", "--n-trials", "-3"], None, "at least 1, got -3"),
     ("workers 0", ["search", "imdb", "--workers", "0"], None, "--workers must be at least 1"),
-    ("too many SQLite workers", ["search", "imdb", "--workers", "9"], None,
-     "9 workers on SQLite"),
-    ("unknown storage scheme", ["search", "imdb", "--storage", "foo://x/y"], None,
-     "cannot open Optuna storage foo://x/y"),
-    ("unreachable storage host",
-     ["search", "imdb", "--storage", "postgresql://u:hunter2@127.0.0.1:1/db"], None,
-     "cannot open Optuna storage postgresql://u:***@127.0.0.1:1/db"),
+    ("too many SQLite workers", ["search", "imdb", "--workers", "9"], None, "9 workers on SQLite"),
+    (
+        "unknown storage scheme",
+        ["search", "imdb", "--storage", "foo://x/y"],
+        None,
+        "cannot open Optuna storage foo://x/y",
+    ),
+    (
+        "unreachable storage host",
+        ["search", "imdb", "--storage", "postgresql://u:hunter2@127.0.0.1:1/db"],
+        None,
+        "cannot open Optuna storage postgresql://u:***@127.0.0.1:1/db",
+    ),
     ("corrupt archive", ["search", "imdb"], corrupt, "corrupt or truncated archive"),
     ("truncated archive", ["search", "imdb"], truncate, "corrupt or truncated archive"),
     ("escaping member", ["search", "imdb"], escaping, "leaves the archive's folder"),
-    *[(f"space {name}", ["search", "imdb", "--space", name], None, problem) for name, problem in (
-        ("malformed.yaml", "not valid YAML"), ("unknown-key.yaml", "search.layers: unknown key"),
-        ("wrong-type.yaml", "search.n_layers.low: expected int"),
-        ("low-high.yaml", "low (3) is greater than high (1)"),
-        ("empty.yaml", "search.activation.choices: expected a non-empty list"))],
+    *[
+        (f"space {name}", ["search", "imdb", "--space", name], None, problem)
+        for name, problem in (
+            ("malformed.yaml", "not valid YAML"),
+            ("unknown-key.yaml", "search.layers: unknown key"),
+            ("wrong-type.yaml", "search.n_layers.low: expected int"),
+            ("low-high.yaml", "low (3) is greater than high (1)"),
+            ("empty.yaml", "search.activation.choices: expected a non-empty list"),
+        )
+    ],
 ]
 
 
@@ -72,8 +84,9 @@ def nothing_created(stores: dict[str, str]) -> None:
     assert client.search_runs(experiments) == []
 
 
-@pytest.mark.parametrize(("label", "args", "damage", "message"), CASES,
-                         ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("label", "args", "damage", "message"), CASES, ids=[case[0] for case in CASES]
+)
 def test_bad_input(tiny_data, stores, tmp_path, monkeypatch, label, args, damage, message):
     monkeypatch.chdir(tmp_path)
     for name, raw in BAD_SPACES.items():

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -129,3 +130,70 @@ def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stor
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
     _, children = runs_of(stores["tracking"], "imdb")
     assert not [c for c in children if c.info.status == "RUNNING"]
+
+
+def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_path):
+    from tests.conftest import PostgresServer
+
+    server = PostgresServer(pg_bindir)
+    try:
+        space = space_file(tmp_path, SLOW_SPACE)
+        args = [
+            "search",
+            "imdb",
+            "--space",
+            str(space),
+            "--n-trials",
+            "3",
+            "--pruner",
+            "none",
+            "--study",
+            "lost",
+        ]
+        proc = cli(args, tiny_data, stores, server.url)
+        running_trial_run(stores, time.monotonic() + 120)
+        server.stop()
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith("error: ")
+        assert "s3cret" not in err
+        server.start()
+        study = optuna.load_study(study_name="lost", storage=server.url)
+        assert all(
+            t.value is not None for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+        )
+        again = cli(args, tiny_data, stores, server.url)
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+        study = optuna.load_study(study_name="lost", storage=server.url)
+        assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+    finally:
+        server.remove()
+
+
+def test_fifty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
+    import threading
+
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def sample() -> None:
+        while not done.is_set():
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * page
+            samples.append((time.time(), rss))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    cfg = studies.SearchConfig(
+        "imdb", space_file(tmp_path), n_trials=50, pruner="none", timeout=None
+    )
+    outcome = studies.run_study(cfg)
+    done.set()
+    sampler.join()
+    assert len(outcome.study.trials) == 50
+    first = outcome.study.trials[0].datetime_complete.timestamp()
+    after = [rss for t, rss in samples if t >= first]
+    growth_mb = (max(after) - after[0]) / 2**20
+    assert growth_mb <= 300, f"resident memory grew {growth_mb:.0f} MB over 49 trials"
