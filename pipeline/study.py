@@ -539,15 +539,15 @@ def execute(
                 f"interrupted; run the same command again to resume study {study.study_name!r} "
                 f"({finished(study)}/{plan.n_trials} trials done)"
             ) from None
-        except STORAGE_ERRORS as error:
+        except BaseException as error:
             tracker.end_run(parent_id, tracking.FAILED)
+            lost = storage_error(error)
+            if lost is None:
+                raise
             raise UserError(
-                f"lost the Optuna storage ({str(error).strip().splitlines()[0][:200]}); finished "
+                f"lost the Optuna storage ({str(lost).strip().splitlines()[0][:200]}); finished "
                 "trials are saved: run the same command again once it is back"
             ) from None
-        except BaseException:
-            tracker.end_run(parent_id, tracking.FAILED)
-            raise
         finally:
             progress.close()
         sweep(study, tracker, plan.dataset)
@@ -555,6 +555,16 @@ def execute(
         _log_parent(tracker, parent_id, study, table, Path(tmp))
     tracker.end_run(parent_id, tracking.FINISHED)
     return Outcome(study, parent_id, len(study.trials) - before, table)
+
+
+def storage_error(error: BaseException | None) -> BaseException | None:
+    """The storage error behind `error`, if any (Optuna 5.0 can mask a failed `tell` with an
+    UnboundLocalError raised in its own `finally`)."""
+    while error is not None:
+        if isinstance(error, STORAGE_ERRORS):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _top_up(study: optuna.Study, plan: Plan, join: Join, progress: Progress, data) -> None:
