@@ -317,8 +317,9 @@ def main() -> None:
         import optuna
 
         grid = optuna.load_study(study_name="bench-blog", storage=f"sqlite:///{stores}/optuna.db")
-        grid_epochs = sum(r["epochs"] for r in blog_rows())
-        out["pruning"] = pruning(grid.best_value, grid_epochs, stores, cache)
+        one_pass = [t.value for t in grid.trials if t.params.get("replicate") == 0 and t.value]
+        grid_epochs = sum(r["epochs"] for r in blog_rows())  # one pass over the 16 rows
+        out["pruning"] = pruning(max(one_pass), grid_epochs, stores, cache)
         print("5/5 profile of three trials", flush=True)
         profile_text = profile(stores, cache)
     out["bench_wall_s"] = time.time() - started
@@ -326,6 +327,45 @@ def main() -> None:
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2))
     (RESULTS / "latest.md").write_text(render(out, profile_text))
     print((RESULTS / "latest.md").read_text())
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def targets(out, table_seed, seed_wall, seed_acc, ours_acc, overhead_pct) -> list[str]:
+    """Each target of the issue, met or missed, with the reason where it is missed."""
+    p, pr = out["project"], out["pruning"]
+    table_s = p["blog_table"]["wall_s"]
+    one = p["train_warm"]["wall_s"]
+    acc_gap = max(abs(a - b) for a, b in zip(seed_acc, ours_acc, strict=True))
+    study_mb = p["rows"]["peak_rss_mb"]
+    reached = pr["tpe_epochs_to_reach"]
+    return [
+        f"- blog-imdb, {p['blog_table']['trainings']} trainings, <= 180 s and >= 10x: "
+        f"{table_s:.0f} s, {table_seed / table_s:.1f}x: {_mark(table_s <= 180)} / "
+        f"{_mark(table_seed / table_s >= 10)}. What is left per trial is TensorFlow work "
+        "(tracing a new model's train function, sparse matmuls) on 2 cores; see the profile.",
+        f"- one configuration incl. data loading >= 5x: {seed_wall / one:.1f}x "
+        f"({_mark(seed_wall / one >= 5)}). A fresh `pipeline train` process pays TensorFlow's "
+        "import (~4 s) and MLflow's store check (~1-2 s) before a ~3 s fit; inside one "
+        f"`pipeline reproduce` a configuration costs {p['rows']['wall_s'] / len(seed_acc):.1f} s.",
+        f"- accuracy within 0.5 point of the seed recipe: largest gap {acc_gap:.2f} "
+        f"({_mark(acc_gap <= 0.5)}; one seed each, and one run moves by about 0.5 point).",
+        f"- peak memory of an IMDB study <= 1.5 GB: {study_mb:.0f} MB in one process "
+        f"({_mark(study_mb <= 1536)}); each extra worker process adds about 1.2 GB.",
+        f"- MLflow + Optuna overhead <= 5%: {overhead_pct:.1f}% ({_mark(overhead_pct <= 5)}). "
+        "Plots and MLflow calls run on a background thread; what remains is the child run's "
+        "creation and params (SQLite commits) and the best model's save on the training thread.",
+        "- TPE + pruner reaches the grid's best with <= half its epochs: "
+        + (
+            f"{reached} of {pr['grid_epochs']} epochs ({_mark(reached <= pr['grid_epochs'] / 2)})."
+            if reached
+            else f"not reached in {pr['tpe_trials']} trials (MISSED): the grid's best "
+            "is one lucky seed of a 4-epoch 16-16 network, within run-to-run noise of TPE's "
+            "best, and TPE spends its first 10 trials at random."
+        ),
+    ]
 
 
 def render(out: dict, profile_text: str) -> str:
@@ -396,8 +436,8 @@ def render(out: dict, profile_text: str) -> str:
         f"Tracking overhead: a trial takes {ov['bare_s']:.2f} s bare and {ov['tracked_s']:.2f} s "
         f"with MLflow + Optuna logging: {overhead_pct:.1f}% of the trial.",
         "",
-        f"Pruning: the 16-row grid trains {pr['grid_epochs']} epochs per seed and its best "
-        f"validation accuracy is {pr['grid_best_val_accuracy']:.4f}. TPE + median pruner "
+        f"Pruning: one pass of the 16-row grid (seed 0) trains {pr['grid_epochs']} epochs; its "
+        f"best validation accuracy is {pr['grid_best_val_accuracy']:.4f}. TPE + median pruner "
         + (
             f"reached it after {pr['tpe_epochs_to_reach']} epochs "
             f"({pr['tpe_epochs_to_reach'] / pr['grid_epochs']:.0%} of the grid's)."
@@ -405,6 +445,10 @@ def render(out: dict, profile_text: str) -> str:
             else f"did not reach it in {pr['tpe_trials']} trials ({pr['tpe_epochs_total']} epochs; "
             f"best {pr['tpe_best_val_accuracy']:.4f})."
         ),
+        "",
+        "## Targets (issue #5)",
+        "",
+        *targets(out, table_seed, seed_wall, seed_acc, ours_acc, overhead_pct),
         "",
         "## Profile of three seed-recipe trials in the project (pyinstrument)",
         "",
