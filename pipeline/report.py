@@ -34,6 +34,7 @@ def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
         return "(no finished trials)"
     if fmt == "csv":
         return frame.to_csv(index=False)
+    frame = frame.astype(object).where(frame.notna(), None)  # blank, not "nan"
     return frame.to_markdown(index=False, floatfmt=".4g", missingval="")
 
 

@@ -90,7 +90,7 @@ class _Validation(keras.callbacks.Callback):
         self.x, self.y, self.task = x, y, task
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        figures = scores(self.model, self.y, predict(self.model, self.x), self.task)
+        figures, _ = evaluate(self.model, self.x, self.y, self.task)
         logs.update({f"val_{k}": v for k, v in figures.items()})
 
 
@@ -210,35 +210,53 @@ def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verb
         keras.utils.set_random_seed(seed)
         model = _model(params, data)
         _fit(model, params, data, data.train, None, result.epochs_run, verbose=verbose)
-    pred = predict(model, data.test.x)
-    figures = scores(model, labels_for(data.test.y, params, data), pred, data.task)
+    figures, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
     result.test = {f"test_{k}": v for k, v in figures.items()}
     result.model, result.test_true, result.test_pred = model, data.test.y, pred
 
 
-def predict(model: keras.Model, x) -> np.ndarray:
-    """Eager forward passes in chunks (no predict function to trace for a one-off model)."""
+def logits(model: keras.Model, x) -> np.ndarray:
+    """Eager forward passes in chunks, up to the output layer's activation: no predict
+    function to trace for a one-off model, and cross-entropy from logits, as Keras'
+    compiled loss computes it (from clipped probabilities it differs for confident errors)."""
     import tensorflow as tf
 
-    chunks = []
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        part = x[start : start + EVAL_BATCH]
-        if not isinstance(part, np.ndarray):  # scipy CSR -> tf.SparseTensor
-            coo = part.tocoo()
-            indices = np.stack([coo.row, coo.col], axis=1).astype("int64")
-            part = tf.SparseTensor(indices, coo.data, coo.shape)
-        chunks.append(np.asarray(model(part, training=False)))
+    output = model.get_layer("output")
+    activation, output.activation = output.activation, keras.activations.linear
+    try:
+        chunks = []
+        for start in range(0, x.shape[0], EVAL_BATCH):
+            part = x[start : start + EVAL_BATCH]
+            if not isinstance(part, np.ndarray):  # scipy CSR -> tf.SparseTensor
+                coo = part.tocoo()
+                indices = np.stack([coo.row, coo.col], axis=1).astype("int64")
+                part = tf.SparseTensor(indices, coo.data, coo.shape)
+            chunks.append(np.asarray(model(part, training=False)))
+    finally:
+        output.activation = activation
     return np.concatenate(chunks)
 
 
-def scores(model: keras.Model, y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict:
-    """The compiled loss and metric of predictions, as Keras' evaluate reports them."""
-    if y_true.ndim < y_pred.ndim and y_pred.shape[-1] == 1:
+FROM_LOGITS = {
+    "binary_crossentropy": keras.losses.binary_crossentropy,
+    "categorical_crossentropy": keras.losses.categorical_crossentropy,
+    "sparse_categorical_crossentropy": keras.losses.sparse_categorical_crossentropy,
+}
+
+
+def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict, np.ndarray]:
+    """The compiled loss and metric, as Keras' evaluate reports them, and the predictions."""
+    z = logits(model, x)
+    pred = np.asarray(model.get_layer("output").activation(z))
+    if y_true.ndim < pred.ndim and pred.shape[-1] == 1:
         y_true = y_true.reshape(-1, 1)
-    loss = keras.losses.get(model.loss)(y_true, y_pred)
+    if model.loss in FROM_LOGITS:
+        loss = FROM_LOGITS[model.loss](y_true, z, from_logits=True)
+    else:
+        loss = keras.losses.get(model.loss)(y_true, pred)
     metric = keras.metrics.get(model.get_compile_config()["metrics"][0])
-    metric.update_state(y_true, y_pred)
-    return {"loss": float(np.mean(loss)), metric_name(task): float(metric.result())}
+    metric.update_state(y_true, pred)
+    return {"loss": float(np.mean(loss)), metric_name(task): float(metric.result())}, pred
 
 
 def describe_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -84,3 +84,20 @@ def test_sparse_input_trains_on_a_csr_matrix():
     model = build_model(params, "binary", 50, sparse=True)
     history = model.fit(x, y, epochs=30, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
+def test_eager_evaluation_matches_keras_evaluate_even_when_overconfident(loss):
+    from pipeline.trial import evaluate
+
+    keras.utils.set_random_seed(0)
+    x = sp.random(300, 40, density=0.3, format="csr", dtype="float32", random_state=1)
+    y = np.random.RandomState(2).randint(0, 2, 300).astype("float32")  # noise: overfits
+    params = {"units": [64, 64], "loss": loss, "learning_rate": 0.05, "batch_size": 32}
+    model = build_model(params, "binary", 40, sparse=True)
+    model.fit(x, y, epochs=60, batch_size=32, verbose=0)
+    ours, pred = evaluate(model, x[:150], y[:150], "binary")
+    theirs = model.evaluate(x[:150], y[:150], verbose=0, return_dict=True)
+    assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
+    assert ours["accuracy"] == pytest.approx(theirs["accuracy"])
+    assert pred.shape == (150, 1) and 0 <= pred.min() and pred.max() <= 1
