@@ -19,7 +19,16 @@ TASK_LOSSES = {
 LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losses}))
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
-NAMED_CHOICES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "activation": ACTIVATIONS}
+OUTPUT_MODES = ("multi_hot", "count", "tf_idf")
+NAMED_CHOICES = {
+    "loss": LOSSES,
+    "optimizer": OPTIMIZERS,
+    "activation": ACTIVATIONS,
+    "output_mode": OUTPUT_MODES,
+    "ngrams": (1, 2),
+    "with_title": (False, True),
+}
+REPRESENTATION = ("max_tokens", "ngrams", "output_mode", "with_title")  # the features
 PARAMS = (
     "n_layers",
     "units",
@@ -31,6 +40,7 @@ PARAMS = (
     "epochs",
     "batch_size",
     "early_stopping_patience",
+    *REPRESENTATION,
 )
 REQUIRED = ("units", "loss", "epochs", "batch_size")
 TOP_KEYS = ("dataset", "description", "defaults", "search")
@@ -134,15 +144,21 @@ def _check_value(path, key: str, name: str, value: Any, task: str | None) -> Non
         return
     if name in NAMED_CHOICES:
         allowed = TASK_LOSSES[task] if (name == "loss" and task) else NAMED_CHOICES[name]
-        if value not in allowed:
+        if value not in allowed or isinstance(value, bool) != (name == "with_title"):
             raise _fail(
-                path, key, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}"
+                path,
+                key,
+                f"unknown {name} {value!r}; expected one of {', '.join(map(str, allowed))}",
             )
         return
     expected = float if name in ("dropout", "learning_rate") else int
     if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else int):
         raise _fail(path, key, f"expected {expected.__name__}, got {value!r}")
-    if value < 0 or (name in ("n_layers", "epochs", "batch_size") and value < 1):
+    if (
+        value < 0
+        or (name in ("n_layers", "epochs", "batch_size") and value < 1)
+        or (name == "max_tokens" and value < 2)
+    ):
         raise _fail(path, key, f"out of range: {value!r}")
 
 

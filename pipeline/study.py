@@ -306,6 +306,19 @@ class Objective:
         self.experiment_id, self.parent_id, self.best = experiment_id, parent_id, best
         self.logging = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-log")
         self.pending: list[Future] = []
+        self.representations: dict[datasets.DataOptions, Any] = {}
+
+    def data_for(self, params: dict[str, Any]):
+        """The dataset as the trial's representation params (vocabulary, n-grams, output
+        mode, headline) build it: read from the disk cache, and kept for the next trials."""
+        options = data_options(params)
+        if options == datasets.DataOptions():
+            return self.data
+        if options not in self.representations:
+            if len(self.representations) >= 3:  # a few in memory; the rest stay on disk
+                self.representations.pop(next(iter(self.representations)))
+            self.representations[options] = datasets.load_dataset(self.plan.dataset, options)
+        return self.representations[options]
 
     def flush(self) -> None:
         """Wait for the background logging; its first error is raised here."""
@@ -345,8 +358,9 @@ class Objective:
     def _train(self, trial, params, seed: int, run_id: str) -> TrainResult:
         hook = pruning_hook(trial, "val_mae" if self.data.task == "regression" else "val_accuracy")
         try:
+            data = self.data_for(params)
             return train_and_evaluate(
-                params, self.data, seed=seed, on_epoch=hook, verbose=2 if self.plan.verbose else 0
+                params, data, seed=seed, on_epoch=hook, verbose=2 if self.plan.verbose else 0
             )
         except BaseException as error:
             status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
@@ -475,6 +489,12 @@ def worker_index(join: Join | None) -> int:
 def quiet_optuna(verbose: bool) -> None:
     # failed trials get one line from StopRules; Optuna's own warning carries a traceback
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
+
+
+def data_options(params: dict[str, Any]) -> datasets.DataOptions:
+    """The feature settings a trial's params ask for (the seeds' defaults otherwise)."""
+    changes = {k: params[k] for k in spaces.REPRESENTATION if k in params}
+    return datasets.with_options(datasets.DataOptions(), **changes)
 
 
 def preflight(dataset: str, tracking_uri: str | None) -> tuple[Any, tracking.Tracker]:
@@ -658,7 +678,7 @@ def train_once(
     params = dict(
         spaces.parse({"defaults": {**base.defaults, **overrides}}, "arguments", spec.task).defaults
     )
-    data = datasets.load_dataset(dataset)
+    data = datasets.load_dataset(dataset, data_options(params))
     tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
     run_id = tracker.start_run(
         tracker.experiment(dataset), "train", tags={"kind": "train", "device": configure_devices()}

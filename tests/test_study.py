@@ -203,3 +203,42 @@ def test_two_short_trials_on_real_imdb(real_data, stores, tmp_path):
     assert len(values) == 2 and all(0.80 < v < 0.95 for v in values)
     _, children = runs_of(stores["tracking"], "imdb")
     assert all(0.80 < c.data.metrics["test_accuracy"] < 0.95 for c in children)
+
+
+def test_search_over_the_text_representation(tiny_data, stores, tmp_path):
+    raw = {
+        "defaults": TINY_SPACE["defaults"],
+        "search": {
+            "ngrams": {"type": "categorical", "choices": [1, 2]},
+            "output_mode": {"type": "categorical", "choices": ["multi_hot", "tf_idf"]},
+        },
+    }
+    cfg = studies.SearchConfig(
+        "imdb", space_file(tmp_path, raw), n_trials=4, sampler="grid", pruner="none"
+    )
+    outcome = studies.run_study(cfg)
+    settings = {(t.params["ngrams"], t.params["output_mode"]) for t in outcome.study.trials}
+    assert settings == {(1, "multi_hot"), (2, "multi_hot"), (1, "tf_idf"), (2, "tf_idf")}
+    assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 4  # built once per setting
+    _, children = runs_of(stores["tracking"], "imdb")
+    n_params = {
+        (r.data.params["ngrams"], r.data.params["output_mode"]): r.data.metrics["n_params"]
+        for r in children
+    }
+    assert n_params[("2", "multi_hot")] > n_params[("1", "multi_hot")]  # bigrams add features
+    assert n_params[("1", "tf_idf")] == n_params[("1", "multi_hot")]
+
+
+def test_representation_values_are_checked(tmp_path):
+    from pipeline import spaces
+    from pipeline.errors import UserError
+
+    for key, value, problem in (
+        ("output_mode", "binary", "unknown output_mode 'binary'"),
+        ("with_title", "yes", "unknown with_title 'yes'"),
+        ("ngrams", 3, "unknown ngrams 3"),
+        ("max_tokens", 1, "out of range"),
+    ):
+        raw = {"defaults": {**TINY_SPACE["defaults"], key: value}}
+        with pytest.raises(UserError, match=problem):
+            spaces.load(space_file(tmp_path, raw), task="binary")

@@ -8,6 +8,7 @@ from pipeline.datasets.registry import (
     describe,
     get_spec,
     load_dataset,
+    with_options,
 )
 from pipeline.datasets.text import TextSettings
 
@@ -20,4 +21,5 @@ __all__ = [
     "describe",
     "get_spec",
     "load_dataset",
+    "with_options",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from pipeline.datasets import boston, imdb, reuters, text
 from pipeline.datasets.archives import Source, fetch
 from pipeline.errors import UserError
 
+log = logging.getLogger("pipeline")
 SHUFFLE_SEED = 113  # the seed Keras' imdb / reuters / boston_housing loaders shuffle with
 TEST_FRACTION = 0.2
 
@@ -82,6 +84,7 @@ def _cached_text(name, location, data_dir, options, make_splits) -> dict:
     path = _cache_file(name, location, data_dir, options)
     splits = text.load_splits(path)
     if splits is None:
+        log.info("vectorizing %s with %s: once per setting, then cached", name, options)
         raw = make_splits()
         matrices = text.vectorize(options.text, *(texts for texts, _ in raw.values()))
         splits = {key: (m, y) for (key, (_, y)), m in zip(raw.items(), matrices, strict=True)}
@@ -170,6 +173,7 @@ def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
 
 
 def with_options(options: DataOptions, **changes) -> DataOptions:
+    """`options` with some fields changed: max_tokens, ngrams, output_mode, with_title."""
     text_keys = {"max_tokens", "ngrams", "output_mode"}
     text_changes = {k: v for k, v in changes.items() if k in text_keys}
     other = {k: v for k, v in changes.items() if k not in text_keys}
