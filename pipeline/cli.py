@@ -251,8 +251,8 @@ def ui(
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
     uri = settings.tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if (database := settings.sqlite_path(uri)) is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import tables
 from pipeline.errors import UserError
 from pipeline.spaces import layer_units
 
@@ -123,8 +124,6 @@ def _row_means(results: dict[int, list[dict]]) -> dict[int, dict[str, float]]:
 
 
 def conclusion_lines(table, results: dict[int, list[dict]]) -> list[str]:
-    from pipeline.tables import holds
-
     means = _row_means(results)
     lines = []
     for c in table.conclusions:
@@ -132,7 +131,7 @@ def conclusion_lines(table, results: dict[int, list[dict]]) -> list[str]:
         if not needed <= set(means):
             lines.append(f"- [ ] {c.claim}: not checked yet (rows missing)")
             continue
-        verdict = "confirmed" if holds(c, means) else "NOT confirmed"
+        verdict = "confirmed" if tables.holds(c, means) else "NOT confirmed"
         lines.append(
             f"- [{'x' if verdict == 'confirmed' else ' '}] {c.claim}: {verdict} by our {c.metric}"
         )
@@ -168,10 +167,6 @@ def reproduction_text(table, results: dict[int, list[dict]], baseline: float | N
 # --- exports from MLflow -----------------------------------------------------------------
 
 _NOT_COMPARED = {"seed", "timeout"}
-
-
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric for word in ("loss", "mae", "mse"))
 
 
 def _varying(runs: list[dict]) -> list[str]:
@@ -211,7 +206,7 @@ def export_frame(
         for r in done
     ]
     frame = pd.DataFrame(rows).sort_values(
-        metric, ascending=lower_is_better(metric), kind="stable", na_position="last"
+        metric, ascending=tables.lower_is_better(metric), kind="stable", na_position="last"
     )
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return (frame.head(top) if top else frame), note

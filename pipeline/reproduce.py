@@ -74,7 +74,7 @@ def reproduce_table(
     outcome = execute(study, plan, "reproduce", join, work, ready)
     if join is not None:
         return outcome, ""
-    data = datasets.load_dataset(table.dataset)
+    data = ready[0] if ready else datasets.load_dataset(table.dataset)
     text = report.reproduction_text(table, _row_results(study, seeds), _baseline(table, data))
     if outcome.parent_run_id:
         tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))

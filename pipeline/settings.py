@@ -31,6 +31,13 @@ def storage_url(override: str | None = None) -> str:
     return override or os.environ.get("PIPELINE_STORAGE") or DEFAULT_STORAGE
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a `sqlite:///...` URL (query string dropped), else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?")[0])
+
+
 def mask(url: str) -> str:
     """The URL with its password replaced by ***, for printing and logging."""
     parts = urlsplit(url)

@@ -30,7 +30,13 @@ from pipeline import (
     workers,
 )
 from pipeline.errors import UserError
-from pipeline.trial import TrainResult, configure_devices, describe_params, train_and_evaluate
+from pipeline.trial import (
+    TrainResult,
+    configure_devices,
+    describe_params,
+    metric_name,
+    train_and_evaluate,
+)
 
 log = logging.getLogger("pipeline")
 SAMPLERS = ("tpe", "random", "grid")
@@ -139,16 +145,15 @@ class RetryStale:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
             tracker = tracking.Tracker(settings.tracking_uri(self.tracking_uri))
-            tracker.set_tags(run_id, {"trial_state": "FAIL", "error": "worker lost: no heartbeat"})
-            tracker.end_run(run_id, tracking.KILLED)
+            tracker.fail(run_id, "worker lost: no heartbeat", tracking.KILLED)
 
 
 def open_storage(
     url: str, heartbeat: int = 0, on_stale: RetryStale | None = None
 ) -> optuna.storages.BaseStorage:
     """Optuna's RDB storage; with `heartbeat` seconds, trials of dead workers are retried."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if (database := settings.sqlite_path(url)) is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     # several local workers share one SQLite file: wait for its lock instead of failing
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     beats = (
@@ -199,7 +204,7 @@ def open_study(
     )
     if study.direction.name.lower() != direction(task):
         raise UserError(f"study {name!r} exists with another direction; choose --study NAME")
-    study.set_user_attr("val_metric", "val_mae" if task == "regression" else "val_accuracy")
+    study.set_user_attr("val_metric", "val_" + metric_name(task))
     return study
 
 
@@ -356,18 +361,15 @@ class Objective:
         return result.val_value
 
     def _train(self, trial, params, seed: int, run_id: str) -> TrainResult:
-        hook = pruning_hook(trial, "val_mae" if self.data.task == "regression" else "val_accuracy")
+        hook = pruning_hook(trial, "val_" + metric_name(self.data.task))
         try:
             data = self.data_for(params)
             return train_and_evaluate(
                 params, data, seed=seed, on_epoch=hook, verbose=2 if self.plan.verbose else 0
             )
         except BaseException as error:
-            status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
-            message = str(error) or type(error).__name__
-            trial.set_user_attr("error", message)
-            self.tracker.set_tags(run_id, {"trial_state": "FAIL", "error": message})
-            self.tracker.end_run(run_id, status)
+            trial.set_user_attr("error", str(error) or type(error).__name__)
+            self.tracker.fail(run_id, error)
             raise
 
     def _remember(self, trial, result: TrainResult) -> None:
@@ -510,9 +512,10 @@ def check_workers(storage_url: str, n_workers: int) -> None:
     """SQLite serves a few local processes; on a network filesystem its locks are unsafe."""
     if n_workers < 1:
         raise UserError(f"--workers must be at least 1, got {n_workers}")
-    if n_workers == 1 or not storage_url.startswith("sqlite:///"):
+    database = settings.sqlite_path(storage_url)
+    if n_workers == 1 or database is None:
         return
-    folder = Path(storage_url.removeprefix("sqlite:///").split("?")[0]).resolve().parent
+    folder = database.resolve().parent
     if n_workers > 8 or workers.on_network_filesystem(folder):
         raise UserError(
             f"{n_workers} workers on SQLite in {folder} are not safe (network "
@@ -610,8 +613,7 @@ def sweep(study: optuna.Study, tracker: tracking.Tracker, experiment: str) -> No
     for run in tracker.runs(experiment, where):
         number = run["tags"].get("trial_number")
         if number is not None and int(number) not in running:
-            tracker.set_tags(run["run_id"], {"trial_state": "FAIL", "error": "worker lost"})
-            tracker.end_run(run["run_id"], tracking.KILLED)
+            tracker.fail(run["run_id"], "worker lost", tracking.KILLED)
 
 
 def _work(
@@ -687,10 +689,7 @@ def train_once(
     try:
         result = train_and_evaluate(params, data, seed=seed, verbose=2 if verbose else 0)
     except BaseException as error:
-        tracker.set_tags(run_id, {"error": str(error) or type(error).__name__})
-        tracker.end_run(
-            run_id, tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
-        )
+        tracker.fail(run_id, error)
         raise
     log_result(tracker, run_id, result, data.class_names, _summary(result.model))
     with tempfile.TemporaryDirectory() as tmp:

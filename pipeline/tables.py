@@ -126,7 +126,7 @@ def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:
 
     if conclusion.kind == "best":
         among = {r: means[r][conclusion.metric] for r in conclusion.than}
-        best = (min if _lower_is_better(conclusion.metric) else max)(among, key=among.get)
+        best = (min if lower_is_better(conclusion.metric) else max)(among, key=among.get)
         return best in conclusion.rows
     ours, theirs = group(conclusion.rows), group(conclusion.than)
     if conclusion.kind == "within":
@@ -134,5 +134,5 @@ def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:
     return ours > theirs if conclusion.kind == "higher" else ours < theirs
 
 
-def _lower_is_better(metric: str) -> bool:
+def lower_is_better(metric: str) -> bool:
     return any(word in metric for word in ("loss", "mae", "mse"))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserError
-from pipeline.settings import mask
+from pipeline.settings import mask, sqlite_path
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -19,9 +19,8 @@ _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch
 
 def _artifact_root(uri: str) -> Path | None:
     """Local SQLite stores keep artifacts beside the database, under `artifacts/`."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///").split("?")[0]).parent / "artifacts"
-    return None
+    database = sqlite_path(uri)
+    return None if database is None else database.parent / "artifacts"
 
 
 class Tracker:
@@ -102,6 +101,15 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self._call(self.client.log_artifacts, run_id, str(folder), artifact_path)
 
+    def fail(self, run_id: str, error: BaseException | str, status: str | None = None) -> None:
+        """End a run that did not finish: FAILED for an error, KILLED for an interruption
+        (or `status`), with the reason as its `error` tag."""
+        if status is None:
+            status = FAILED if isinstance(error, Exception | str) else KILLED
+        message = error if isinstance(error, str) else (str(error) or type(error).__name__)
+        self.set_tags(run_id, {"trial_state": "FAIL", "error": message})
+        self.end_run(run_id, status)
+
     def end_run(self, run_id: str, status: str = FINISHED) -> None:
         self._call(self.client.set_terminated, run_id, status)
 
@@ -142,7 +150,3 @@ class Tracker:
             token = page.token
             if not token:
                 return runs
-
-    def metric_history(self, run_id: str, key: str) -> list[float]:
-        history = self._call(self.client.get_metric_history, run_id, key)
-        return [m.value for m in sorted(history, key=lambda m: m.step)]

@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold
 
 from pipeline import stopping
 from pipeline.datasets import Dataset, Split
-from pipeline.models import build_model
+from pipeline.models import build_model, task_metric
 from pipeline.spaces import layer_units
 
 EVAL_BATCH = 8192
@@ -254,7 +254,7 @@ def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict
         loss = FROM_LOGITS[model.loss](y_true, z, from_logits=True)
     else:
         loss = keras.losses.get(model.loss)(y_true, pred)
-    metric = keras.metrics.get(model.get_compile_config()["metrics"][0])
+    metric = task_metric(task, model.loss)
     metric.update_state(y_true, pred)
     return {"loss": float(np.mean(loss)), metric_name(task): float(metric.result())}, pred
 

@@ -49,6 +49,34 @@ def cli(args: list[str], tiny_data, stores, storage: str) -> subprocess.Popen:
     )
 
 
+def search_args(tmp_path, n_trials: int, *extra: str) -> list[str]:
+    """`pipeline search imdb` with slow (40-epoch) tiny trials, so a signal lands mid-trial."""
+    space = space_file(tmp_path, SLOW_SPACE)
+    return [
+        "search",
+        "imdb",
+        "--space",
+        str(space),
+        "--n-trials",
+        str(n_trials),
+        "--pruner",
+        "none",
+        *extra,
+    ]
+
+
+def finish(proc: subprocess.Popen, code: int) -> str:
+    """Wait for the CLI; check its exit code; return its stderr."""
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, err[-3000:]
+    return err
+
+
+def complete(study_name: str, storage: str) -> list:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
 def running_trial_run(stores, deadline: float):
     """Wait for a child run that is training, and return it."""
     client = MlflowClient(tracking_uri=stores["tracking"])
@@ -66,34 +94,17 @@ def running_trial_run(stores, deadline: float):
 def test_sigkilled_worker_trial_is_retried_and_its_run_killed(
     tiny_data, stores, pg_storage, tmp_path
 ):
-    space = space_file(tmp_path, SLOW_SPACE)
-    args = [
-        "search",
-        "imdb",
-        "--space",
-        str(space),
-        "--n-trials",
-        "6",
-        "--workers",
-        "2",
-        "--heartbeat",
-        "1",
-        "--pruner",
-        "none",
-        "--study",
-        "kill",
-    ]
+    args = search_args(tmp_path, 6, "--workers", "2", "--heartbeat", "1", "--study", "kill")
     proc = cli(args, tiny_data, stores, pg_storage)
     victim = running_trial_run(stores, time.monotonic() + 120)
     time.sleep(0.5)
     os.kill(int(victim.data.tags["worker_pid"]), signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
+    finish(proc, 0)
     study = optuna.load_study(study_name="kill", storage=pg_storage)
     killed_number = int(victim.data.tags["trial_number"])
     assert study.trials[killed_number].state == optuna.trial.TrialState.FAIL
-    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(complete) == 6
+    done = complete("kill", pg_storage)
+    assert len(done) == 6
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
     assert retried and retried[0].params == study.trials[killed_number].params
     client = MlflowClient(tracking_uri=stores["tracking"])
@@ -102,20 +113,17 @@ def test_sigkilled_worker_trial_is_retried_and_its_run_killed(
     assert not [c for c in children if c.info.status == "RUNNING"]
     finished = [c for c in children if c.info.status == "FINISHED"]
     assert sorted(int(c.data.tags["trial_number"]) for c in finished) == sorted(
-        t.number for t in complete
+        t.number for t in done
     )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stores, tmp_path, sig):
-    space = space_file(tmp_path, SLOW_SPACE)
-    args = ["search", "imdb", "--space", str(space), "--n-trials", "3", "--pruner", "none"]
+    args = search_args(tmp_path, 3)
     proc = cli(args, tiny_data, stores, stores["storage"])
     victim = running_trial_run(stores, time.monotonic() + 120)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
-    assert "run the same command again to resume" in err
+    assert "run the same command again to resume" in finish(proc, 130)
     study = optuna.load_study(study_name="imdb", storage=stores["storage"])
     number = int(victim.data.tags["trial_number"])
     assert study.trials[number].state == optuna.trial.TrialState.FAIL
@@ -123,11 +131,8 @@ def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stor
     assert client.get_run(victim.info.run_id).info.status == "KILLED"
     parents, _ = runs_of(stores["tracking"], "imdb")
     assert [p.info.status for p in parents] == ["KILLED"]
-    again = cli(args, tiny_data, stores, stores["storage"])
-    out, err = again.communicate(timeout=300)
-    assert again.returncode == 0, err[-3000:]
-    study = optuna.load_study(study_name="imdb", storage=stores["storage"])
-    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+    finish(cli(args, tiny_data, stores, stores["storage"]), 0)
+    assert len(complete("imdb", stores["storage"])) == 3
     _, children = runs_of(stores["tracking"], "imdb")
     assert not [c for c in children if c.info.status == "RUNNING"]
 
@@ -137,24 +142,11 @@ def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_
 
     server = PostgresServer(pg_bindir)
     try:
-        space = space_file(tmp_path, SLOW_SPACE)
-        args = [
-            "search",
-            "imdb",
-            "--space",
-            str(space),
-            "--n-trials",
-            "3",
-            "--pruner",
-            "none",
-            "--study",
-            "lost",
-        ]
+        args = search_args(tmp_path, 3, "--study", "lost")
         proc = cli(args, tiny_data, stores, server.url)
         running_trial_run(stores, time.monotonic() + 120)
         server.stop()
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 2, err[-3000:]
+        err = finish(proc, 2)
         assert err.strip().splitlines()[-1].startswith("error: ")
         assert "s3cret" not in err
         server.start()
@@ -162,11 +154,8 @@ def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_
         assert all(
             t.value is not None for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
         )
-        again = cli(args, tiny_data, stores, server.url)
-        out, err = again.communicate(timeout=300)
-        assert again.returncode == 0, err[-3000:]
-        study = optuna.load_study(study_name="lost", storage=server.url)
-        assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+        finish(cli(args, tiny_data, stores, server.url), 0)
+        assert len(complete("lost", server.url)) == 3
     finally:
         server.remove()
 
