@@ -61,11 +61,24 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
+TextCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the text column.")]
+LabelCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the label column.")]
+DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
+
+
+def _dataset(name: str, text_col: str | None = None, label_col: str | None = None) -> str:
+    """The canonical dataset name (user datasets: absolute path and CSV columns)."""
+    from pipeline import datasets
+
+    return datasets.dataset_name(name, text_col, label_col)
+
+
 def _space(dataset: str, space: str | None) -> Path:
     from pipeline import datasets, spaces
 
     datasets.get_spec(dataset)  # an unknown dataset is the first thing to report
-    path = spaces.resolve(space or dataset, settings.search_spaces_dir())
+    default = "text" if ":" in dataset else dataset  # user datasets: the generic text space
+    path = spaces.resolve(space or default, settings.search_spaces_dir())
     if not path.is_file():
         raise UserError(f"search space {path} not found")
     return path
@@ -75,12 +88,17 @@ def _space(dataset: str, space: str | None) -> Path:
 @user_errors
 def datasets_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-    name: Annotated[list[str] | None, typer.Argument(help="Only these datasets.")] = None,
+    name: Annotated[
+        list[str] | None, typer.Argument(help="Only these (also folder:PATH, csv:PATH).")
+    ] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
 ) -> None:
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    rows = [datasets.describe(n) for n in (name or list(datasets.SPECS))]
+    names = [_dataset(n, text_col, label_col) if ":" in n else n for n in name or []]
+    rows = [datasets.describe(n) for n in (names or list(datasets.SPECS))]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -92,7 +110,7 @@ def datasets_command(
 @app.command()
 @user_errors
 def search(
-    dataset: Annotated[str, typer.Argument(help="imdb, reuters or boston_housing.")],
+    dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
     space: Annotated[str | None, typer.Option(help="Space file or name in search_spaces/.")] = None,
     n_trials: Annotated[int, typer.Option(help="Finished trials the study should have.")] = 30,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S.")] = 600,
@@ -105,12 +123,15 @@ def search(
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     heartbeat: Annotated[int, typer.Option(help="Seconds between worker heartbeats.")] = 10,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import report
     from pipeline import study as studies
 
+    dataset = _dataset(dataset, text_col, label_col)
     cfg = studies.SearchConfig(
         dataset,
         _space(dataset, space),
@@ -155,7 +176,7 @@ def parse_assignments(pairs: list[str]) -> dict:
 @app.command()
 @user_errors
 def train(
-    dataset: Annotated[str, typer.Argument(help="imdb, reuters or boston_housing.")],
+    dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
     assignments: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
     space: Annotated[
         str | None, typer.Option(help="Space file whose defaults to start from.")
@@ -163,11 +184,14 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs.")] = False,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
     _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import study as studies
 
+    dataset = _dataset(dataset, text_col, label_col)
     overrides = parse_assignments(assignments or [])
     run_id, result = studies.train_once(
         dataset, overrides, _space(dataset, space), seed, tracking_uri, verbose
@@ -235,10 +259,13 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="markdown or csv.")] = "markdown",
     output: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
 ) -> None:
     """Export the best trials of a study from MLflow as a markdown or CSV table."""
     from pipeline import report
 
+    dataset = _dataset(dataset, text_col, label_col) if ":" in dataset else dataset
     chosen = None if all_studies else (study or dataset)
     _write(report.export_table(dataset, chosen, metric, top, fmt, tracking_uri), output)
 

@@ -43,6 +43,11 @@ PARAMS = (
     *REPRESENTATION,
 )
 REQUIRED = ("units", "loss", "epochs", "batch_size")
+DEFAULT_LOSS = {  # when a space leaves the loss out (a space for any text dataset)
+    "binary": "binary_crossentropy",
+    "multiclass": "sparse_categorical_crossentropy",
+    "regression": "mse",
+}
 TOP_KEYS = ("dataset", "description", "defaults", "search")
 KIND_KEYS = {
     "int": {"low", "high", "step", "log"},
@@ -99,6 +104,8 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
     _no_unknown(path, "(top level)", raw, TOP_KEYS)
     defaults = _mapping(path, "defaults", raw.get("defaults") or {})
     search = _mapping(path, "search", raw.get("search") or {})
+    if task and "loss" not in defaults and "loss" not in search:
+        defaults = {**defaults, "loss": DEFAULT_LOSS[task]}
     for name, value in defaults.items():
         _check_value(path, f"defaults.{name}", name, value, task)
     params = tuple(_param(path, name, spec, task) for name, spec in search.items())

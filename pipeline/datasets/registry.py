@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import settings as paths
-from pipeline.datasets import boston, imdb, reuters, text
+from pipeline.datasets import boston, imdb, reuters, text, user
 from pipeline.datasets.archives import Source, fetch
 from pipeline.errors import UserError
 
@@ -64,11 +65,12 @@ class DataOptions:
 class Spec:
     name: str
     task: str
-    source: Source
+    source: Source | user.UserSource
     sizes: tuple[int, int | None, int]  # train / validation / test of the official data
     n_features: int
     n_classes: int
     build: Callable[[Path, Path, DataOptions], Dataset]
+    class_names: tuple[str, ...] = ()  # user datasets: read before any vectorizing
 
 
 def shuffled(n: int) -> np.ndarray:
@@ -77,7 +79,12 @@ def shuffled(n: int) -> np.ndarray:
 
 def _cache_file(name: str, location: Path, data_dir: Path, options: DataOptions) -> Path:
     extra = {"with_title": options.with_title} if name == "reuters" else {}
-    return text.cache_path(data_dir, name, location, **text.settings_key(options.text), **extra)
+    prefix = name
+    if user.is_user(name):
+        source = user.parse(name)
+        extra = {"name": name, "files": user.fingerprint(source)}
+        prefix = f"{source.kind}-{source.path.stem}"
+    return text.cache_path(data_dir, prefix, location, **text.settings_key(options.text), **extra)
 
 
 def _cached_text(name, location, data_dir, options, make_splits) -> dict:
@@ -158,9 +165,72 @@ SPECS = {
 }
 
 
+def _split_user(parts: dict[str, user.Texts]) -> dict[str, user.Texts]:
+    """Seeded splits: validation is a fifth of train; without a test/ folder, test is a
+    fifth of all and validation a fifth of the rest."""
+    texts, labels = parts.get("train", parts.get("all"))
+    order = shuffled(len(texts))
+    n_test = 0 if "test" in parts else int(len(texts) * TEST_FRACTION)
+    n_val = int((len(texts) - n_test) * TEST_FRACTION)
+    rows = {"test": order[:n_test], "val": order[n_test : n_test + n_val]}
+    rows["train"] = order[n_test + n_val :]
+    out = {key: ([texts[i] for i in r], labels[r]) for key, r in rows.items()}
+    if "test" in parts:
+        out["test"] = parts["test"]
+    if min(len(labels) for _, labels in out.values()) == 0:
+        raise UserError(f"too few texts ({len(texts)}) for train, validation and test splits")
+    return out
+
+
+def _build_user(source: user.UserSource, location: Path, data_dir: Path, options) -> Dataset:
+    def make_splits():
+        read = user.read_folder if source.kind == "folder" else user.read_csv
+        return _split_user(read(source)[1])
+
+    s = _cached_text(source.name, location, data_dir, options, make_splits)
+    names = _user_spec(source).class_names
+    if len(names) == 2:  # binary: float 0/1 labels, as IMDB's
+        s = {k: Split(v.x, v.y.astype("float32")) for k, v in s.items()}
+    task = "binary" if len(names) == 2 else "multiclass"
+    return Dataset(source.name, task, s["train"], s["val"], s["test"], names)
+
+
+def _user_spec(source: user.UserSource) -> Spec:
+    if source.kind == "folder":
+        names = user.folder_classes(source.path)[0]
+    else:
+        names = user.csv_classes(source)
+    task = "binary" if len(names) == 2 else "multiclass"
+    spec = Spec(
+        source.name,
+        task,
+        source,
+        (None, None, None),
+        0,
+        len(names),
+        functools.partial(_build_user, source),
+    )
+    return replace(spec, class_names=tuple(names))
+
+
+def dataset_name(name: str, text_col: str | None = None, label_col: str | None = None) -> str:
+    """The canonical name: built-in names as they are, user datasets with an absolute path
+    (and the CSV columns), so every command and worker refers to the same data."""
+    if user.is_user(name):
+        return user.parse(name, text_col, label_col).name
+    if text_col or label_col:
+        raise UserError("--text-col and --label-col are for csv:PATH datasets")
+    return name
+
+
 def get_spec(name: str) -> Spec:
+    if user.is_user(name):
+        return _user_spec(user.parse(name))
     if name not in SPECS:
-        raise UserError(f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}")
+        raise UserError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}, "
+            "or folder:PATH / csv:PATH for your own texts"
+        )
     return SPECS[name]
 
 
@@ -168,6 +238,8 @@ def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
     """Read (or download) the archive, split as the seed notebooks do, vectorize, cache."""
     spec = get_spec(name)
     data_dir = paths.data_dir()
+    if isinstance(spec.source, user.UserSource):
+        return spec.build(spec.source.path, data_dir, options)
     location = fetch(spec.source, data_dir)
     return spec.build(location, data_dir, options)
 
@@ -184,8 +256,9 @@ def describe(name: str) -> dict:
     """One row of `pipeline datasets`: sizes of the local data, or the official ones."""
     spec = get_spec(name)
     data_dir = paths.data_dir()
-    location = spec.source.local(data_dir)
-    row = {"name": name, "task": spec.task}
+    mine = isinstance(spec.source, user.UserSource)
+    location = spec.source.path if mine else spec.source.local(data_dir)
+    row = {"name": spec.name, "task": spec.task}
     if location is None:
         n_train, n_val, n_test = spec.sizes
         return row | {
@@ -198,7 +271,7 @@ def describe(name: str) -> dict:
         }
     cached = _cache_file(name, location, data_dir, DataOptions()).is_file()
     data = load_dataset(name)
-    source = "cached" if cached else f"archive found at {location}"
+    source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"
     return row | {
         "n_train": len(data.train),
         "n_val": len(data.val) if data.val else None,
