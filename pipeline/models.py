@@ -40,6 +40,25 @@ def steps_per_execution(batch_size: int) -> int:
     return max(1, min(32, 2048 // batch_size))
 
 
+def _features(params: dict[str, Any], n_features: int, sparse: bool):
+    """The input, and what the hidden layers see: the features themselves (bags of words,
+    encoder vectors, tabular rows), or for the embedding family token ids embedded and
+    pooled over the sequence (average pooling skips the padding)."""
+    if params.get("family") != "embedding" or params.get("encoder"):
+        inputs = keras.Input(shape=(n_features,), sparse=sparse, name="features")
+        return inputs, inputs
+    inputs = keras.Input(shape=(n_features,), dtype="int32", name="token_ids")
+    average = params.get("pooling", "average") == "average"
+    x = keras.layers.Embedding(
+        int(params["max_tokens"]),
+        int(params.get("embedding_dim", 32)),
+        mask_zero=average,
+        name="embedding",
+    )(inputs)
+    pooling = keras.layers.GlobalAveragePooling1D if average else keras.layers.GlobalMaxPooling1D
+    return inputs, pooling(name="pooling")(x)
+
+
 def build_model(
     params: dict[str, Any], task: str, n_features: int, n_classes: int = 0, sparse: bool = False
 ) -> keras.Model:
@@ -49,8 +68,7 @@ def build_model(
         raise ValueError(
             f"loss {loss!r} does not fit a {task} task; use one of {TASK_LOSSES[task]}"
         )
-    inputs = keras.Input(shape=(n_features,), sparse=sparse, name="features")
-    x = inputs
+    inputs, x = _features(params, n_features, sparse)
     for i, units in enumerate(layer_units(params), start=1):
         x = keras.layers.Dense(
             units, activation=params.get("activation", "relu"), name=f"dense_{i}"

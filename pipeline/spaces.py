@@ -20,7 +20,14 @@ LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losse
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
 OUTPUT_MODES = ("multi_hot", "count", "tf_idf")
+FAMILIES = ("mlp", "embedding")
+FAMILY_PARAMS = {  # params only one model family uses; a trial of the other drops them
+    "mlp": ("ngrams", "output_mode"),
+    "embedding": ("sequence_length", "embedding_dim", "pooling", "encoder"),
+}
 NAMED_CHOICES = {
+    "family": FAMILIES,
+    "pooling": ("average", "max"),
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
     "activation": ACTIVATIONS,
@@ -28,8 +35,18 @@ NAMED_CHOICES = {
     "ngrams": (1, 2),
     "with_title": (False, True),
 }
-REPRESENTATION = ("max_tokens", "ngrams", "output_mode", "with_title")  # the features
+REPRESENTATION = (  # the features
+    "max_tokens",
+    "ngrams",
+    "output_mode",
+    "with_title",
+    "sequence_length",
+    "encoder",
+)
 PARAMS = (
+    "family",
+    "embedding_dim",
+    "pooling",
     "n_layers",
     "units",
     "activation",
@@ -109,7 +126,8 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
     for name, value in defaults.items():
         _check_value(path, f"defaults.{name}", name, value, task)
     params = tuple(_param(path, name, spec, task) for name, spec in search.items())
-    params = tuple(sorted(params, key=lambda p: p.name != "n_layers"))  # layers before units
+    order = {"family": 0, "n_layers": 1}  # the family, then layers before units
+    params = tuple(sorted(params, key=lambda p: order.get(p.name, 2)))
     missing = [k for k in REQUIRED if k not in defaults and k not in search]
     if missing:
         raise _fail(
@@ -142,6 +160,10 @@ def _no_unknown(path, key: str, mapping: dict, known) -> None:
 
 
 def _check_value(path, key: str, name: str, value: Any, task: str | None) -> None:
+    if name == "encoder":
+        if not isinstance(value, str) or not value:
+            raise _fail(path, key, f"expected a SavedModel folder or hub URL, got {value!r}")
+        return
     if name == "units":
         ok = isinstance(value, int) or (
             isinstance(value, list) and value and all(isinstance(u, int) and u > 0 for u in value)
@@ -165,6 +187,7 @@ def _check_value(path, key: str, name: str, value: Any, task: str | None) -> Non
         value < 0
         or (name in ("n_layers", "epochs", "batch_size") and value < 1)
         or (name == "max_tokens" and value < 2)
+        or (name in ("sequence_length", "embedding_dim") and value < 1)
     ):
         raise _fail(path, key, f"out of range: {value!r}")
 
@@ -241,6 +264,8 @@ def suggest(trial, space: Space) -> dict[str, Any]:
     """Trial parameters: the defaults, overridden by what the trial samples from the space."""
     params = dict(space.defaults)
     for p in space.params:
+        if p.name in _unused(params):
+            continue
         if p.name == "units" and p.per_layer:
             n = int(params.get("n_layers", 1))
             params["units"] = [_suggest_one(trial, p, f"units_{i}") for i in range(1, n + 1)]
@@ -248,7 +273,18 @@ def suggest(trial, space: Space) -> dict[str, Any]:
             params[p.name] = _suggest_one(trial, p, p.name)
     if "n_layers" in params and isinstance(params.get("units"), int):
         params["units"] = [params["units"]] * int(params["n_layers"])
-    return params
+    return for_family(params)
+
+
+def for_family(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without the other model families' params."""
+    return {k: v for k, v in params.items() if k not in _unused(params)}
+
+
+def _unused(params: dict[str, Any]) -> tuple[str, ...]:
+    """The other model families' params (none when the space has no `family`)."""
+    family = params.get("family")
+    return tuple(n for f, names in FAMILY_PARAMS.items() if family and f != family for n in names)
 
 
 def grid(space: Space) -> dict[str, list]:

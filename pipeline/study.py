@@ -494,8 +494,13 @@ def quiet_optuna(verbose: bool) -> None:
 
 
 def data_options(params: dict[str, Any]) -> datasets.DataOptions:
-    """The feature settings a trial's params ask for (the seeds' defaults otherwise)."""
+    """The feature settings a trial's params ask for (the seeds' defaults otherwise): bags of
+    words for the mlp family; token ids or, with an encoder, its vectors for embeddings."""
     changes = {k: params[k] for k in spaces.REPRESENTATION if k in params}
+    if params.get("family") == "embedding" and params.get("encoder"):
+        changes = {"output_mode": "encoder", "encoder": params["encoder"]}
+    elif params.get("family") == "embedding":
+        changes = {"output_mode": "int", "sequence_length": 200} | changes
     return datasets.with_options(datasets.DataOptions(), **changes)
 
 
@@ -677,8 +682,9 @@ def train_once(
     """Train one fixed configuration (the space's defaults + overrides) as one MLflow run."""
     spec = datasets.get_spec(dataset)
     base = spaces.load(space_path, task=spec.task)
-    params = dict(
-        spaces.parse({"defaults": {**base.defaults, **overrides}}, "arguments", spec.task).defaults
+    merged = {**base.defaults, **overrides}
+    params = spaces.for_family(
+        dict(spaces.parse({"defaults": merged}, "arguments", spec.task).defaults)
     )
     data = datasets.load_dataset(dataset, data_options(params))
     tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))

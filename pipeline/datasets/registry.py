@@ -84,6 +84,8 @@ def _cache_file(name: str, location: Path, data_dir: Path, options: DataOptions)
         source = user.parse(name)
         extra = {"name": name, "files": user.fingerprint(source)}
         prefix = f"{source.kind}-{source.path.stem}"
+    if options.text.encoder and Path(options.text.encoder).is_dir():
+        extra["encoder_files"] = text.fingerprint(Path(options.text.encoder).rglob("*"))
     return text.cache_path(data_dir, prefix, location, **text.settings_key(options.text), **extra)
 
 
@@ -246,7 +248,7 @@ def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
 
 def with_options(options: DataOptions, **changes) -> DataOptions:
     """`options` with some fields changed: max_tokens, ngrams, output_mode, with_title."""
-    text_keys = {"max_tokens", "ngrams", "output_mode"}
+    text_keys = {"max_tokens", "ngrams", "output_mode", "sequence_length", "encoder"}
     text_changes = {k: v for k, v in changes.items() if k in text_keys}
     other = {k: v for k, v in changes.items() if k not in text_keys}
     return replace(options, text=replace(options.text, **text_changes), **other)

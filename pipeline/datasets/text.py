@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-OUTPUT_MODES = ("multi_hot", "count", "tf_idf")
+OUTPUT_MODES = ("multi_hot", "count", "tf_idf")  # bags of words (the mlp family)
+SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
 CACHE_VERSION = 1
 _CHUNK = 2048
 
@@ -25,16 +26,23 @@ class TextSettings:
     max_tokens: int = 10_000
     ngrams: int = 1
     output_mode: str = "multi_hot"
+    sequence_length: int = 0  # "int": token ids padded or cut to this length
+    encoder: str = ""  # "encoder": a SavedModel folder (or hub URL) mapping texts to vectors
 
     def __post_init__(self) -> None:
-        if self.output_mode not in OUTPUT_MODES:
+        if self.output_mode not in OUTPUT_MODES + SEQUENCE_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, not {self.output_mode!r}")
         if self.ngrams not in (1, 2) or self.max_tokens < 2:
             raise ValueError("ngrams must be 1 or 2 and max_tokens at least 2")
 
 
-def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> list[sp.csr_matrix]:
-    """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix."""
+def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> list:
+    """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix (bags
+    of words), an int32 array of token ids, or a float32 array of encoder vectors."""
+    if settings.output_mode == "encoder":
+        return encode(settings.encoder, train, *others)
+    if settings.output_mode == "int":
+        return _sequences(settings, train, *others)
     import keras  # deferred: importing Keras costs seconds
 
     mode = "count" if settings.output_mode == "tf_idf" else settings.output_mode
@@ -46,6 +54,62 @@ def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> l
     if settings.output_mode == "tf_idf":
         matrices = _tf_idf(matrices)
     return matrices
+
+
+def _sequences(settings: TextSettings, train: list[str], *others: list[str]) -> list[np.ndarray]:
+    import keras
+
+    layer = keras.layers.TextVectorization(
+        max_tokens=settings.max_tokens,
+        output_mode="int",
+        output_sequence_length=settings.sequence_length,
+    )
+    layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
+    return [_in_chunks(lambda part: np.asarray(layer(part), "int32"), t) for t in (train, *others)]
+
+
+def _in_chunks(call, texts: list[str]) -> np.ndarray:
+    parts = [
+        call(np.array(texts[i : i + _CHUNK], dtype=object)) for i in range(0, len(texts), _CHUNK)
+    ]
+    return np.concatenate(parts)
+
+
+def encode(encoder: str, *texts: list[str]) -> list[np.ndarray]:
+    """Texts to vectors with a pretrained SavedModel text encoder (a TF Hub-style model that
+    maps a batch of strings to a batch of vectors), frozen: computed once, then cached."""
+    import tensorflow as tf
+
+    model = tf.saved_model.load(encoder_path(encoder))
+    if callable(model):
+        call = model
+    else:  # only a serving signature: call it with its one input, take its one output
+        signature = model.signatures["serving_default"]
+        name = next(iter(signature.structured_input_signature[1]))
+        call = lambda batch: next(iter(signature(**{name: batch}).values()))  # noqa: E731
+    return [
+        _in_chunks(lambda part: np.asarray(call(tf.constant(part)), "float32"), t) for t in texts
+    ]
+
+
+def encoder_path(encoder: str) -> str:
+    """A local SavedModel folder, or a TF Hub / Kaggle handle downloaded (once) as a tar.gz."""
+    if encoder.startswith(("http://", "https://")):
+        import keras
+
+        url = encoder + ("&" if "?" in encoder else "?") + "tf-hub-format=compressed"
+        name = hashlib.sha256(encoder.encode()).hexdigest()[:16]
+        return keras.utils.get_file(f"encoder-{name}", url, extract=True, cache_subdir="encoders")
+    return encoder
+
+
+def fingerprint(paths) -> str:
+    """Changes when any of the files is added, removed, resized or touched."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _transform(layer, texts: list[str]) -> sp.csr_matrix:
@@ -95,6 +159,9 @@ def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]])
     """Write atomically; an unwritable folder gives one warning and no cache."""
     arrays = {}
     for name, (x, y) in splits.items():
+        if isinstance(x, np.ndarray):
+            arrays |= {f"{name}_x": x, f"{name}_y": y}
+            continue
         arrays |= {
             f"{name}_data": x.data,
             f"{name}_indices": x.indices,
@@ -112,14 +179,16 @@ def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]])
         warnings.warn(f"not caching vectorized data in {path.parent}: {error}", stacklevel=2)
 
 
-def load_splits(path: Path) -> dict[str, tuple[sp.csr_matrix, np.ndarray]] | None:
+def load_splits(path: Path) -> dict[str, tuple] | None:
     if not path.is_file():
         return None
     with np.load(path) as npz:
         names = {key.rsplit("_", 1)[0] for key in npz.files}
-        return {name: (_csr(npz, name), npz[f"{name}_y"]) for name in names}
+        return {name: (_features(npz, name), npz[f"{name}_y"]) for name in names}
 
 
-def _csr(npz, name: str) -> sp.csr_matrix:
+def _features(npz, name: str):
+    if f"{name}_x" in npz.files:
+        return npz[f"{name}_x"]
     parts = (npz[f"{name}_data"], npz[f"{name}_indices"], npz[f"{name}_indptr"])
     return sp.csr_matrix(parts, shape=tuple(npz[f"{name}_shape"]))

@@ -3,7 +3,6 @@ aclImdb and `text_dataset_from_directory` layout) and `csv:PATH` (a text and a l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
+from pipeline.datasets import text
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
@@ -55,12 +55,8 @@ def parse(name: str, text_col: str | None = None, label_col: str | None = None) 
 
 def fingerprint(source: UserSource) -> str:
     """Changes when any file is added, removed, resized or touched (for the cache key)."""
-    files = sorted(source.path.rglob("*.txt")) if source.kind == "folder" else [source.path]
-    digest = hashlib.sha256()
-    for f in files:
-        stat = f.stat()
-        digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+    files = source.path.rglob("*.txt") if source.kind == "folder" else [source.path]
+    return text.fingerprint(files)
 
 
 # --- folders -------------------------------------------------------------------------------
