@@ -123,6 +123,10 @@ def search(
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     heartbeat: Annotated[int, typer.Option(help="Seconds between worker heartbeats.")] = 10,
+    objective: Annotated[
+        str | None,
+        typer.Option(help="accuracy (mae), or two: accuracy,params or accuracy,latency."),
+    ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
 ) -> None:
@@ -146,6 +150,7 @@ def search(
         verbose,
         workers,
         heartbeat,
+        objective,
     )
     stopping.install()
     try:

@@ -42,7 +42,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
 
 
 def study_plots(study, folder: Path) -> list[Path]:
-    """Optuna's optimization history and (when computable) parameter importances."""
+    """Optuna's optimization history and (when computable) parameter importances; with two
+    objectives, of the first one, and the Pareto front."""
     import warnings
 
     import matplotlib
@@ -51,15 +52,21 @@ def study_plots(study, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
 
+    names = study.user_attrs.get("objectives", ["value"])
+    first = {}
+    plots = {
+        "optimization_history": ovm.plot_optimization_history,
+        "param_importances": ovm.plot_param_importances,
+    }
+    if len(study.directions) > 1:
+        first = {"target": lambda t: t.values[0], "target_name": names[0]}
+        plots["pareto_front"] = lambda s, **_: ovm.plot_pareto_front(s, target_names=names)
     saved = []
-    for name, plot in (
-        ("optimization_history", ovm.plot_optimization_history),
-        ("param_importances", ovm.plot_param_importances),
-    ):
+    for name, plot in plots.items():
         try:
             with warnings.catch_warnings():  # "experimental" and small-sample notes
                 warnings.simplefilter("ignore")
-                ax = plot(study)
+                ax = plot(study, **first)
         except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials
             continue
         figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure

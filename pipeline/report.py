@@ -13,7 +13,8 @@ from pipeline.spaces import layer_units
 
 
 def trials_frame(study, top: int | None = None) -> pd.DataFrame:
-    """Completed trials, best first: number, params, validation and test figures, seconds."""
+    """Completed trials, best first: number, params, validation and test figures, seconds.
+    With two objectives: both, and whether the trial is on the Pareto front."""
     import optuna
 
     metric = study.user_attrs.get("val_metric", "value")
@@ -22,12 +23,27 @@ def trials_frame(study, top: int | None = None) -> pd.DataFrame:
         return pd.DataFrame()
     params = sorted({name for t in trials for name in t.params})
     tests = sorted({k for t in trials for k in t.user_attrs if k.startswith("test_")})
-    columns = ["trial", *params, metric, *tests, "epochs_run", "seconds"]
-    rows = [{"trial": t.number, **t.params, metric: t.value, **t.user_attrs} for t in trials]
+    second = _second_objective(study)
+    extra = [second, "pareto"] if second else []
+    columns = ["trial", *params, metric, *extra, *tests, "epochs_run", "seconds"]
+    front = {t.number for t in study.best_trials} if second else set()
+    rows = [
+        {"trial": t.number, **t.params, **t.user_attrs, metric: t.values[0]}
+        | ({second: t.values[1], "pareto": "✓" if t.number in front else ""} if second else {})
+        for t in trials
+    ]
     frame = pd.DataFrame(rows).reindex(columns=columns)
-    ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+    ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     frame = frame.sort_values(metric, ascending=ascending, kind="stable")
     return frame.head(top) if top else frame
+
+
+SECOND_METRIC = {"params": "n_params", "latency": "latency_ms"}  # as logged to MLflow
+
+
+def _second_objective(study) -> str | None:
+    objectives = study.user_attrs.get("objectives", [])
+    return SECOND_METRIC[objectives[1]] if len(objectives) > 1 else None
 
 
 def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
@@ -175,10 +191,31 @@ def _varying(runs: list[dict]) -> list[str]:
     return [n for n in names if len({r["params"].get(n) for r in runs}) > 1]
 
 
+def pareto_front(values: np.ndarray) -> np.ndarray:
+    """Which rows no other row dominates (every column minimized)."""
+    better_or_equal = (values[None, :, :] <= values[:, None, :]).all(axis=2)
+    strictly_better = (values[None, :, :] < values[:, None, :]).any(axis=2)
+    return ~(better_or_equal & strictly_better).any(axis=1)
+
+
+def _front_only(frame: pd.DataFrame, objectives: list[str]) -> tuple[pd.DataFrame, str]:
+    """The Pareto front of a two-objective study's runs, and a line saying so."""
+    signs = np.array([1 if tables.lower_is_better(m) else -1 for m in objectives])
+    values = frame[objectives].to_numpy(dtype=float) * signs
+    front = frame[pareto_front(values)]
+    words = " and ".join(
+        f"{m} ({'lower' if s > 0 else 'higher'} is better)"
+        for m, s in zip(objectives, signs, strict=True)
+    )
+    return front, f"Pareto front: {len(front)} of {len(frame)} completed trials on {words}."
+
+
 def export_frame(
     runs: list[dict], metric: str | None = None, top: int | None = None
-) -> tuple[pd.DataFrame, str]:
-    """Ranked completed trial runs, and a note on the failed and pruned ones left out."""
+) -> tuple[pd.DataFrame, str, str]:
+    """Ranked completed trial runs, a heading, and a note on the failed and pruned runs
+    left out. A two-objective study's export is its Pareto front, ranked by the first
+    objective, under a heading that says so."""
     done = [
         r for r in runs if r["tags"].get("trial_state") == "COMPLETE" and r["status"] == "FINISHED"
     ]
@@ -188,7 +225,7 @@ def export_frame(
     words = {"FAIL": "failed", "PRUNED": "pruned"}
     note = ", ".join(f"{n} {words.get(state, state.lower())}" for state, n in left_out.items())
     if not done:
-        return pd.DataFrame(), note
+        return pd.DataFrame(), "", note
     metric = metric or next(
         m for m in ("final_val_accuracy", "final_val_mae") if any(m in r["metrics"] for r in done)
     )
@@ -205,11 +242,21 @@ def export_frame(
         }
         for r in done
     ]
-    frame = pd.DataFrame(rows).sort_values(
+    kinds = {r["tags"].get("objectives", "") for r in done}  # one study, or several alike
+    objectives = kinds.pop().split(",") if len(kinds) == 1 else []
+    heading = ""
+    if len(objectives) > 1:
+        second = SECOND_METRIC[objectives[1]]
+        for row, run in zip(rows, done, strict=True):
+            row[second] = run["metrics"].get(second)
+        frame, heading = _front_only(pd.DataFrame(rows), [metric, second])
+    else:
+        frame = pd.DataFrame(rows)
+    frame = frame.sort_values(
         metric, ascending=tables.lower_is_better(metric), kind="stable", na_position="last"
     )
     frame.insert(0, "rank", range(1, len(frame) + 1))
-    return (frame.head(top) if top else frame), note
+    return (frame.head(top) if top else frame), heading, note
 
 
 def export_table(
@@ -231,10 +278,12 @@ def export_table(
     if not runs:
         label = f"study {study!r}" if study else "any study"
         raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
-    frame, note = export_frame(runs, metric, top)
+    frame, heading, note = export_frame(runs, metric, top)
     if metric and not frame.empty and frame[metric].isna().all():
         raise UserError(f"no run has the metric {metric!r}")
     text = to_text(frame, fmt)
+    if fmt == "markdown" and heading:
+        text = f"{heading}\n\n{text}"
     if fmt == "markdown" and note:
         text += f"\n\nNot ranked: {note} trials."
     return text + "\n"

@@ -64,6 +64,7 @@ class SearchConfig:
     verbose: bool = False
     workers: int = 1
     heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
+    objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
 
     @property
     def name(self) -> str:
@@ -92,6 +93,7 @@ class Plan:
     tracking_uri: str | None = None
     verbose: bool = False
     workers: int = 1
+    objectives: tuple[str, ...] = ()  # two: a multi-objective study (no pruning)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,26 @@ def direction(task: str) -> str:
     return "minimize" if task == "regression" else "maximize"
 
 
+SECONDARY = {"params": "n_params", "latency": "latency_ms"}  # second objectives, minimized
+
+
+def parse_objectives(task: str, spec: str | None) -> tuple[str, ...]:
+    """`--objective`: the task's metric alone, or with `params` or `latency` (minimized)."""
+    metric = metric_name(task)
+    names = tuple(n.strip() for n in (spec or metric).split(","))
+    if names[0] != metric or len(names) > 2 or any(n not in SECONDARY for n in names[1:]):
+        raise UserError(f"--objective {spec!r}: use {metric}, {metric},params or {metric},latency")
+    return names
+
+
+def directions(task: str, objectives: tuple[str, ...] = ()) -> list[str]:
+    return [direction(task)] + ["minimize"] * (len(objectives) - 1)
+
+
+def is_multi(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
 def open_study(
     name: str,
     storage_url: str | None,
@@ -186,6 +208,7 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
     heartbeat: int = 10,
     tracking_uri: str | None = None,
+    objectives: tuple[str, ...] = (),
 ) -> optuna.Study:
     """Create the study, or load it to resume; the sampler seed moves on with each resume."""
     url = settings.storage_url(storage_url)
@@ -198,13 +221,16 @@ def open_study(
         study_name=name,
         storage=storage,
         load_if_exists=True,
-        direction=direction(task),
+        directions=directions(task, objectives),
         sampler=sampler(existing),
         pruner=pruner,
     )
-    if study.direction.name.lower() != direction(task):
-        raise UserError(f"study {name!r} exists with another direction; choose --study NAME")
+    if [d.name.lower() for d in study.directions] != directions(task, objectives):
+        raise UserError(
+            f"study {name!r} exists with other objectives or directions; choose --study NAME"
+        )
     study.set_user_attr("val_metric", "val_" + metric_name(task))
+    study.set_user_attr("objectives", list(objectives or [metric_name(task)]))
     return study
 
 
@@ -241,6 +267,7 @@ def log_result(
     """Per-epoch metrics, final figures and the trial's artifacts (`summary`: the model's)."""
     finals = final_figures(result) | {
         "n_params": result.n_params,
+        "latency_ms": result.latency_ms,
         "train_seconds": result.seconds,
         "epochs_run": result.epochs_run,
     }
@@ -358,10 +385,14 @@ class Objective:
         self.pending.append(self.logging.submit(self._finish, run_id, detached, summary, state))
         if state == "PRUNED":
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        if len(self.plan.objectives) > 1:
+            return result.val_value, getattr(result, SECONDARY[self.plan.objectives[1]])
         return result.val_value
 
     def _train(self, trial, params, seed: int, run_id: str) -> TrainResult:
         hook = pruning_hook(trial, "val_" + metric_name(self.data.task))
+        if len(self.plan.objectives) > 1:
+            hook = None  # Optuna prunes single-objective studies only
         try:
             data = self.data_for(params)
             return train_and_evaluate(
@@ -428,6 +459,8 @@ class StopRules:
 
 
 def _best_text(study: optuna.Study) -> str:
+    if is_multi(study):
+        return f"{len(study.best_trials)} trials on the Pareto front"
     try:
         best = study.best_trial
     except ValueError:
@@ -449,6 +482,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
     if space.dataset and space.dataset != cfg.dataset:
         raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
     make_sampler(cfg.sampler, cfg.seed, space)  # a bad sampler fails before the study exists
+    objectives = parse_objectives(spec.task, cfg.objective)
     url = settings.storage_url(cfg.storage)
     check_workers(url, cfg.workers)
     ready = None if join else preflight(cfg.dataset, cfg.tracking_uri)
@@ -457,9 +491,10 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         cfg.storage,
         spec.task,
         lambda done: make_sampler(cfg.sampler, cfg.seed + done + 7919 * worker_index(join), space),
-        make_pruner(cfg.pruner),
+        make_pruner(cfg.pruner if len(objectives) == 1 else "none"),
         cfg.heartbeat,
         cfg.tracking_uri,
+        objectives,
     )
     plan = Plan(
         cfg.dataset,
@@ -467,7 +502,12 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         cfg.timeout,
         params_for=lambda trial: spaces.suggest(trial, space),
         seed_for=lambda trial: cfg.seed + trial.number,
-        tags={"study": cfg.name, "sampler": cfg.sampler, "pruner": cfg.pruner},
+        tags={
+            "study": cfg.name,
+            "sampler": cfg.sampler,
+            "pruner": cfg.pruner if len(objectives) == 1 else "none",
+            "objectives": ",".join(objectives),
+        },
         parent_params={
             "dataset": cfg.dataset,
             "space": str(cfg.space),
@@ -479,6 +519,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         tracking_uri=cfg.tracking_uri,
         verbose=cfg.verbose,
         workers=cfg.workers,
+        objectives=objectives,
     )
     return execute(study, plan, "search", join, (__name__, "run_study", (cfg,)), ready)
 
@@ -650,22 +691,43 @@ def _work(
 def _log_parent(
     tracker, parent_id: str, study: optuna.Study, table: pd.DataFrame, workdir: Path
 ) -> None:
-    """Best params and value, study plots, the top-trials table and the best model."""
-    try:
-        trial = study.best_trial
-    except ValueError:  # no completed trial
+    """Best params and value (two objectives: the Pareto front's trials and the best of the
+    first objective among them), study plots, the top-trials table and the best model."""
+    trial = best_trial(study)
+    if trial is None:  # no completed trial
         return
+    if is_multi(study):
+        front = sorted(t.number for t in study.best_trials)
+        tracker.set_tags(parent_id, {"pareto_trials": ",".join(map(str, front))})
+        tracker.log_metrics(parent_id, values={"pareto_size": len(front)})
     tracker.log_params(parent_id, {f"best_{k}": v for k, v in trial.params.items()})
-    tracker.log_metrics(parent_id, values={"best_value": trial.value, "best_trial": trial.number})
+    tracker.log_metrics(
+        parent_id, values={"best_value": trial.values[0], "best_trial": trial.number}
+    )
     tracker.set_tags(parent_id, {"best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
     folder = workdir / "parent"
     folder.mkdir()
     plots.study_plots(study, folder)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
-    best = BestModel.pick(workdir, study.direction == optuna.study.StudyDirection.MINIMIZE)
+    minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    best = BestModel.pick(workdir, minimize)
     if best is not None:
         shutil.copy(best, folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best trial; with two objectives, the Pareto trial best on the first one."""
+    if not is_multi(study):
+        try:
+            return study.best_trial
+        except ValueError:
+            return None
+    front = study.best_trials
+    if not front:
+        return None
+    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
+    return min(front, key=lambda t: sign * t.values[0])
 
 
 # --- fixed configurations ------------------------------------------------------------------

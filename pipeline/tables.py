@@ -135,4 +135,4 @@ def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:
 
 
 def lower_is_better(metric: str) -> bool:
-    return any(word in metric for word in ("loss", "mae", "mse"))
+    return any(word in metric for word in ("loss", "mae", "mse", "n_params", "latency", "seconds"))

@@ -35,6 +35,7 @@ class TrainResult:
     fold_values: list[float] = field(default_factory=list)
     stopped_by: str = ""  # "", "pruned" or "early_stopping"
     n_params: int = 0
+    latency_ms: float = 0.0  # to score 1,000 examples (test set, one eager forward pass)
     seconds: float = 0.0
     model: keras.Model | None = None
     test_true: np.ndarray | None = None
@@ -213,6 +214,18 @@ def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verb
     figures, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
     result.test = {f"test_{k}": v for k, v in figures.items()}
     result.model, result.test_true, result.test_pred = model, data.test.y, pred
+    result.latency_ms = latency_ms(model, data.test.x)
+
+
+def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
+    """Milliseconds to score `n` examples in one eager forward pass, best of `repeats`."""
+    part = x[:n]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        logits(model, part)
+        times.append(time.perf_counter() - start)
+    return min(times) * 1000 * n / part.shape[0]
 
 
 def logits(model: keras.Model, x) -> np.ndarray:
