@@ -32,7 +32,7 @@ NAMED_CHOICES = {
     "optimizer": OPTIMIZERS,
     "activation": ACTIVATIONS,
     "output_mode": OUTPUT_MODES,
-    "ngrams": (1, 2),
+    "ngrams": (1, 2, 3),
     "with_title": (False, True),
 }
 REPRESENTATION = (  # the features

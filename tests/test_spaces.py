@@ -122,8 +122,19 @@ def test_missing_file(tmp_path):
 
 def test_missing_required_setting(tmp_path):
     raw = changed(["defaults"], {"units": 16})
-    with pytest.raises(UserError, match="defaults: missing loss, epochs"):
-        spaces.load(write(tmp_path, raw), task="binary")
+    with pytest.raises(UserError, match="defaults: missing loss, epochs "):
+        spaces.load(write(tmp_path, raw))
+    with pytest.raises(UserError, match="defaults: missing epochs "):
+        spaces.load(write(tmp_path, raw), task="binary")  # the loss follows the task
+
+
+@pytest.mark.parametrize(
+    ("task", "loss"),
+    [("binary", "binary_crossentropy"), ("multiclass", "sparse_categorical_crossentropy")],
+)
+def test_a_space_without_loss_gets_the_tasks(tmp_path, task, loss):
+    raw = changed(["defaults"], {"units": 16, "epochs": 2, "batch_size": 8})
+    assert spaces.load(write(tmp_path, raw), task=task).defaults["loss"] == loss
 
 
 def test_suggest_asks_units_only_for_layers_that_exist(tmp_path):

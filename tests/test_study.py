@@ -236,7 +236,7 @@ def test_representation_values_are_checked(tmp_path):
     for key, value, problem in (
         ("output_mode", "binary", "unknown output_mode 'binary'"),
         ("with_title", "yes", "unknown with_title 'yes'"),
-        ("ngrams", 3, "unknown ngrams 3"),
+        ("ngrams", 4, "unknown ngrams 4"),
         ("max_tokens", 1, "out of range"),
     ):
         raw = {"defaults": {**TINY_SPACE["defaults"], key: value}}

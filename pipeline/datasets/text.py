@@ -32,8 +32,8 @@ class TextSettings:
     def __post_init__(self) -> None:
         if self.output_mode not in OUTPUT_MODES + SEQUENCE_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, not {self.output_mode!r}")
-        if self.ngrams not in (1, 2) or self.max_tokens < 2:
-            raise ValueError("ngrams must be 1 or 2 and max_tokens at least 2")
+        if self.ngrams not in (1, 2, 3) or self.max_tokens < 2:
+            raise ValueError("ngrams must be 1, 2 or 3 and max_tokens at least 2")
 
 
 def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> list:
