@@ -179,7 +179,7 @@ def _split_user(parts: dict[str, user.Texts]) -> dict[str, user.Texts]:
     out = {key: ([texts[i] for i in r], labels[r]) for key, r in rows.items()}
     if "test" in parts:
         out["test"] = parts["test"]
-    if min(len(labels) for _, labels in out.values()) == 0:
+    if min(len(y) for _, y in out.values()) == 0:
         raise UserError(f"too few texts ({len(texts)}) for train, validation and test splits")
     return out
 
@@ -190,29 +190,21 @@ def _build_user(source: user.UserSource, location: Path, data_dir: Path, options
         return _split_user(read(source)[1])
 
     s = _cached_text(source.name, location, data_dir, options, make_splits)
-    names = _user_spec(source).class_names
-    if len(names) == 2:  # binary: float 0/1 labels, as IMDB's
+    spec = _user_spec(source)
+    if spec.task == "binary":  # float 0/1 labels, as IMDB's
         s = {k: Split(v.x, v.y.astype("float32")) for k, v in s.items()}
-    task = "binary" if len(names) == 2 else "multiclass"
-    return Dataset(source.name, task, s["train"], s["val"], s["test"], names)
+    return Dataset(spec.name, spec.task, s["train"], s["val"], s["test"], spec.class_names)
 
 
 def _user_spec(source: user.UserSource) -> Spec:
+    """Classes are listed before anything is read: two make a binary task, more multiclass."""
     if source.kind == "folder":
-        names = user.folder_classes(source.path)[0]
+        names = tuple(user.folder_classes(source.path)[0])
     else:
-        names = user.csv_classes(source)
+        names = tuple(user.csv_classes(source))
     task = "binary" if len(names) == 2 else "multiclass"
-    spec = Spec(
-        source.name,
-        task,
-        source,
-        (None, None, None),
-        0,
-        len(names),
-        functools.partial(_build_user, source),
-    )
-    return replace(spec, class_names=tuple(names))
+    build = functools.partial(_build_user, source)
+    return Spec(source.name, task, source, (None, None, None), 0, len(names), build, names)
 
 
 def dataset_name(name: str, text_col: str | None = None, label_col: str | None = None) -> str:
