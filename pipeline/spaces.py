@@ -97,6 +97,13 @@ class Space:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    def families(self) -> set[str]:
+        """The model families its trials may use."""
+        for p in self.params:
+            if p.name == "family":
+                return set(p.choices) if p.kind == "categorical" else {p.value}
+        return {self.defaults.get("family", "mlp")}
+
 
 def _fail(path: Path | str, key: str, problem: str) -> UserError:
     return UserError(f"{path}: {key}: {problem}")
@@ -161,7 +168,8 @@ def _no_unknown(path, key: str, mapping: dict, known) -> None:
 
 def _check_value(path, key: str, name: str, value: Any, task: str | None) -> None:
     if name == "encoder":
-        if not isinstance(value, str) or not value:
+        url = isinstance(value, str) and value.startswith(("http://", "https://"))
+        if not url and not (isinstance(value, str) and value and Path(value).is_dir()):
             raise _fail(path, key, f"expected a SavedModel folder or hub URL, got {value!r}")
         return
     if name == "units":

@@ -481,6 +481,8 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
     space = spaces.load(cfg.space, task=spec.task)
     if space.dataset and space.dataset != cfg.dataset:
         raise UserError(f"{cfg.space}: written for dataset {space.dataset!r}, not {cfg.dataset!r}")
+    if "embedding" in space.families() and spec.task == "regression":
+        raise UserError(f"{cfg.space}: the embedding family needs a text dataset")
     make_sampler(cfg.sampler, cfg.seed, space)  # a bad sampler fails before the study exists
     objectives = parse_objectives(spec.task, cfg.objective)
     url = settings.storage_url(cfg.storage)

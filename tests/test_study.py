@@ -229,6 +229,15 @@ def test_search_over_the_text_representation(tiny_data, stores, tmp_path):
     assert n_params[("1", "tf_idf")] == n_params[("1", "multi_hot")]
 
 
+def test_embedding_family_needs_text(tiny_data, stores, tmp_path):
+    from pipeline.errors import UserError
+
+    raw = {"defaults": {**TINY_SPACE["defaults"], "loss": "mse", "family": "embedding"}}
+    cfg = studies.SearchConfig("boston_housing", space_file(tmp_path, raw), n_trials=1)
+    with pytest.raises(UserError, match="the embedding family needs a text dataset"):
+        studies.run_study(cfg)
+
+
 def test_representation_values_are_checked(tmp_path):
     from pipeline import spaces
     from pipeline.errors import UserError
@@ -238,6 +247,10 @@ def test_representation_values_are_checked(tmp_path):
         ("with_title", "yes", "unknown with_title 'yes'"),
         ("ngrams", 4, "unknown ngrams 4"),
         ("max_tokens", 1, "out of range"),
+        ("family", "cnn", "unknown family 'cnn'"),
+        ("pooling", "sum", "unknown pooling 'sum'"),
+        ("encoder", "no/such/savedmodel", "expected a SavedModel folder or hub URL"),
+        ("embedding_dim", 0, "out of range"),
     ):
         raw = {"defaults": {**TINY_SPACE["defaults"], key: value}}
         with pytest.raises(UserError, match=problem):
