@@ -19,7 +19,7 @@ TASK_LOSSES = {
 LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losses}))
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
-OUTPUT_MODES = ("multi_hot", "count", "tf_idf")
+OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")
 FAMILIES = ("mlp", "embedding")
 FAMILY_PARAMS = {  # params only one model family uses; a trial of the other drops them
     "mlp": ("ngrams", "output_mode"),
@@ -187,6 +187,8 @@ def _check_value(path, key: str, name: str, value: Any, task: str | None) -> Non
                 key,
                 f"unknown {name} {value!r}; expected one of {', '.join(map(str, allowed))}",
             )
+        if value == "nb" and task not in (None, "binary"):
+            raise _fail(path, key, f"output_mode nb weighs terms for two classes, not {task}")
         return
     expected = float if name in ("dropout", "learning_rate") else int
     if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else int):

@@ -247,3 +247,25 @@ def test_cli_unknown_dataset_exits_2_listing_known(tiny_data):
     assert result.exit_code == 2
     assert "unknown dataset 'mnist'; known datasets: imdb, reuters, boston_housing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_vocabulary_comes_from_the_training_split_only(tiny_data):
+    # every headline holds a word of its own ("headline17"): with the vocabulary adapted on
+    # the training texts, only validation and test rows have out-of-vocabulary words
+    options = DataOptions(text=TextSettings(max_tokens=100_000), with_title=True)
+    data = load_dataset("reuters", options)
+    oov = 0  # TextVectorization's column for out-of-vocabulary words
+    assert data.train.x[:, oov].nnz == 0
+    assert data.val.x[:, oov].nnz == len(data.val) and data.test.x[:, oov].nnz == len(data.test)
+
+
+def test_naive_bayes_weights_are_training_log_count_ratios(tiny_data):
+    multi_hot = load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=100)))
+    nb = load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=100, output_mode="nb")))
+    x, y = multi_hot.train.x.toarray(), multi_hot.train.y
+    positive, negative = 1 + x[y == 1].sum(axis=0), 1 + x[y == 0].sum(axis=0)
+    ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    for split in ("train", "val", "test"):
+        expected = getattr(multi_hot, split).x.toarray() * ratio
+        assert np.allclose(getattr(nb, split).x.toarray(), expected, atol=1e-5)
+    assert (ratio > 0).any() and (ratio < 0).any()

@@ -182,3 +182,10 @@ def test_grid_enumerates_choices_and_stepped_ints(tmp_path):
     floats = changed(["search", "optimizer"], "adam")
     with pytest.raises(UserError, match="the grid sampler needs a step"):
         spaces.grid(spaces.load(write(tmp_path, floats), task="binary"))
+
+
+def test_naive_bayes_output_mode_is_for_two_classes(tmp_path):
+    raw = changed(["defaults"], {"units": 16, "epochs": 2, "batch_size": 8, "output_mode": "nb"})
+    assert spaces.load(write(tmp_path, raw), task="binary").defaults["output_mode"] == "nb"
+    with pytest.raises(UserError, match="output_mode nb weighs terms for two classes"):
+        spaces.load(write(tmp_path, raw), task="multiclass")

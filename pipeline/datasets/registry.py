@@ -95,8 +95,10 @@ def _cached_text(name, location, data_dir, options, make_splits) -> dict:
     if splits is None:
         log.info("vectorizing %s with %s: once per setting, then cached", name, options)
         raw = make_splits()
-        matrices = text.vectorize(options.text, *(texts for texts, _ in raw.values()))
-        splits = {key: (m, y) for (key, (_, y)), m in zip(raw.items(), matrices, strict=True)}
+        keys = ["train", *(k for k in raw if k != "train")]  # the vocabulary: train only
+        texts = [raw[k][0] for k in keys]
+        matrices = text.vectorize(options.text, *texts, labels=raw["train"][1])
+        splits = {k: (m, raw[k][1]) for k, m in zip(keys, matrices, strict=True)}
         text.save_splits(path, splits)
     return {key: Split(x, y) for key, (x, y) in splits.items()}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-OUTPUT_MODES = ("multi_hot", "count", "tf_idf")  # bags of words (the mlp family)
+OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")  # bags of words (the mlp family)
 SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
 CACHE_VERSION = 1
 _CHUNK = 2048
@@ -36,16 +36,19 @@ class TextSettings:
             raise ValueError("ngrams must be 1, 2 or 3 and max_tokens at least 2")
 
 
-def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> list:
+def vectorize(
+    settings: TextSettings, train: list[str], *others: list[str], labels: np.ndarray | None = None
+) -> list:
     """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix (bags
-    of words), an int32 array of token ids, or a float32 array of encoder vectors."""
+    of words), an int32 array of token ids, or a float32 array of encoder vectors.
+    `labels` (of `train`, 0/1): the naive Bayes weights of output mode "nb"."""
     if settings.output_mode == "encoder":
         return encode(settings.encoder, train, *others)
     if settings.output_mode == "int":
         return _sequences(settings, train, *others)
     import keras  # deferred: importing Keras costs seconds
 
-    mode = "count" if settings.output_mode == "tf_idf" else settings.output_mode
+    mode = {"tf_idf": "count", "nb": "multi_hot"}.get(settings.output_mode, settings.output_mode)
     layer = keras.layers.TextVectorization(
         max_tokens=settings.max_tokens, ngrams=settings.ngrams, output_mode=mode, sparse=True
     )
@@ -53,7 +56,23 @@ def vectorize(settings: TextSettings, train: list[str], *others: list[str]) -> l
     matrices = [_transform(layer, texts) for texts in (train, *others)]
     if settings.output_mode == "tf_idf":
         matrices = _tf_idf(matrices)
+    if settings.output_mode == "nb":
+        matrices = _naive_bayes(matrices, labels)
     return matrices
+
+
+def _naive_bayes(matrices: list[sp.csr_matrix], labels: np.ndarray) -> list[sp.csr_matrix]:
+    """Multi-hot features scaled by their log-count ratio on the training split (Wang &
+    Manning 2012, the "NB" of NBSVM): how much more often a term occurs in positive than
+    in negative texts, with add-one smoothing. Binary labels only."""
+    x, y = matrices[0], np.asarray(labels).ravel()
+    if set(np.unique(y)) - {0, 1}:
+        raise ValueError("output_mode nb needs binary 0/1 labels")
+    positive = 1 + np.asarray(x[y == 1].sum(axis=0)).ravel()
+    negative = 1 + np.asarray(x[y == 0].sum(axis=0)).ravel()
+    ratio = np.log((positive / positive.sum()) / (negative / negative.sum())).astype("float32")
+    scale = sp.diags(ratio)
+    return [(m @ scale).astype("float32").tocsr() for m in matrices]
 
 
 def _sequences(settings: TextSettings, train: list[str], *others: list[str]) -> list[np.ndarray]:
