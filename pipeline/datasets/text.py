@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")  # bags of words (the mlp family)
 SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: vocabulary adapted on the training split for every dataset
 _CHUNK = 2048
 
 
