@@ -38,7 +38,7 @@ def trials_frame(study, top: int | None = None) -> pd.DataFrame:
     return frame.head(top) if top else frame
 
 
-SECOND_METRIC = {"params": "n_params", "latency": "latency_ms"}  # as logged to MLflow
+SECOND_METRIC = {"params": "n_params", "latency": "latency_ms"}  # minimized, as logged
 
 
 def _second_objective(study) -> str | None:

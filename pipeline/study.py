@@ -180,14 +180,15 @@ def direction(task: str) -> str:
     return "minimize" if task == "regression" else "maximize"
 
 
-SECONDARY = {"params": "n_params", "latency": "latency_ms"}  # second objectives, minimized
-
-
 def parse_objectives(task: str, spec: str | None) -> tuple[str, ...]:
     """`--objective`: the task's metric alone, or with `params` or `latency` (minimized)."""
     metric = metric_name(task)
     names = tuple(n.strip() for n in (spec or metric).split(","))
-    if names[0] != metric or len(names) > 2 or any(n not in SECONDARY for n in names[1:]):
+    if (
+        names[0] != metric
+        or len(names) > 2
+        or any(n not in report.SECOND_METRIC for n in names[1:])
+    ):
         raise UserError(f"--objective {spec!r}: use {metric}, {metric},params or {metric},latency")
     return names
 
@@ -386,7 +387,7 @@ class Objective:
         if state == "PRUNED":
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
         if len(self.plan.objectives) > 1:
-            return result.val_value, getattr(result, SECONDARY[self.plan.objectives[1]])
+            return result.val_value, getattr(result, report.SECOND_METRIC[self.plan.objectives[1]])
         return result.val_value
 
     def _train(self, trial, params, seed: int, run_id: str) -> TrainResult:
@@ -485,6 +486,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         raise UserError(f"{cfg.space}: the embedding family needs a text dataset")
     make_sampler(cfg.sampler, cfg.seed, space)  # a bad sampler fails before the study exists
     objectives = parse_objectives(spec.task, cfg.objective)
+    pruner = cfg.pruner if len(objectives) == 1 else "none"  # none for two objectives
     url = settings.storage_url(cfg.storage)
     check_workers(url, cfg.workers)
     ready = None if join else preflight(cfg.dataset, cfg.tracking_uri)
@@ -493,7 +495,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         cfg.storage,
         spec.task,
         lambda done: make_sampler(cfg.sampler, cfg.seed + done + 7919 * worker_index(join), space),
-        make_pruner(cfg.pruner if len(objectives) == 1 else "none"),
+        make_pruner(pruner),
         cfg.heartbeat,
         cfg.tracking_uri,
         objectives,
@@ -507,7 +509,7 @@ def run_study(cfg: SearchConfig, join: Join | None = None) -> Outcome:
         tags={
             "study": cfg.name,
             "sampler": cfg.sampler,
-            "pruner": cfg.pruner if len(objectives) == 1 else "none",
+            "pruner": pruner,
             "objectives": ",".join(objectives),
         },
         parent_params={
