@@ -49,9 +49,9 @@ def user_errors(command):
 
 def _logging(verbose: bool) -> None:
     if not verbose:
-        from pipeline.workers import import_tensorflow_quietly
+        from pipeline import quiet
 
-        import_tensorflow_quietly()
+        quiet.import_tensorflow()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import stopping
+from pipeline import quiet, stopping
 
 log = logging.getLogger("pipeline")
 Work = tuple[str, str, tuple]
@@ -66,25 +66,12 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU")]
 
 
-def import_tensorflow_quietly() -> None:
-    """TensorFlow writes C++ start-up notes to stderr before its log level applies."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _entry(work: Work, join, threads: int, gpu: str | None) -> None:
     """A worker process: pin its GPU and threads before TensorFlow starts, then work."""
     stopping.install(second_stops_now=False)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    import_tensorflow_quietly()
+    quiet.import_tensorflow()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline import quiet
+
 OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")  # bags of words (the mlp family)
 SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
 CACHE_VERSION = 2  # 2: vocabulary adapted on the training split for every dataset
@@ -42,6 +44,7 @@ def vectorize(
     """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix (bags
     of words), an int32 array of token ids, or a float32 array of encoder vectors.
     `labels` (of `train`, 0/1): the naive Bayes weights of output mode "nb"."""
+    quiet.import_tensorflow()  # before Keras: no C++ start-up notes on the user's terminal
     if settings.output_mode == "encoder":
         return encode(settings.encoder, train, *others)
     if settings.output_mode == "int":
