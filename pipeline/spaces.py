@@ -125,7 +125,7 @@ def load(path: Path | str, task: str | None = None) -> Space:
 def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
     if not isinstance(raw, dict):
         raise _fail(path, "(top level)", "expected a mapping with keys " + ", ".join(TOP_KEYS))
-    _no_unknown(path, "(top level)", raw, TOP_KEYS)
+    reject_unknown(path, "(top level)", raw, TOP_KEYS)
     defaults = _mapping(path, "defaults", raw.get("defaults") or {})
     search = _mapping(path, "search", raw.get("search") or {})
     if task and "loss" not in defaults and "loss" not in search:
@@ -152,11 +152,12 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
 def _mapping(path, key: str, value: Any) -> dict:
     if not isinstance(value, dict):
         raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
-    _no_unknown(path, key, value, PARAMS)
+    reject_unknown(path, key, value, PARAMS)
     return value
 
 
-def _no_unknown(path, key: str, mapping: dict, known) -> None:
+def reject_unknown(path, key: str, mapping: dict, known) -> None:
+    """One UserError naming the first key of `mapping` that is not in `known`."""
     unknown = [str(k) for k in mapping if k not in known]
     if unknown:
         raise _fail(
@@ -208,14 +209,14 @@ def _param(path, name: str, spec: Any, task: str | None) -> Param:
         _check_value(path, key, name, spec, task)
         return Param(name, "fixed", value=spec)
     if "value" in spec:
-        _no_unknown(path, key, spec, ("value",))
+        reject_unknown(path, key, spec, ("value",))
         _check_value(path, key + ".value", name, spec["value"], task)
         return Param(name, "fixed", value=spec["value"])
     kind = spec.get("type")
     if kind not in KIND_KEYS:
         raise _fail(path, key + ".type", f"expected int, float or categorical, got {kind!r}")
     extra = {"per_layer"} if name == "units" else set()
-    _no_unknown(path, key, spec, {"type"} | KIND_KEYS[kind] | extra)
+    reject_unknown(path, key, spec, {"type"} | KIND_KEYS[kind] | extra)
     if kind == "categorical":
         return _categorical(path, key, name, spec, task)
     return _numeric(path, key, name, spec, kind, task)

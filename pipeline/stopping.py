@@ -21,10 +21,6 @@ def request(signum=None, frame=None) -> None:
     _requested.set()
 
 
-def requested() -> bool:
-    return _requested.is_set()
-
-
 def check() -> None:
     """Raise KeyboardInterrupt if a stop was requested."""
     if _requested.is_set():

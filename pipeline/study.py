@@ -462,9 +462,8 @@ class StopRules:
 def _best_text(study: optuna.Study) -> str:
     if is_multi(study):
         return f"{len(study.best_trials)} trials on the Pareto front"
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         return "no completed trial yet"
     return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
 

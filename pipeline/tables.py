@@ -64,7 +64,7 @@ def load(path: Path, task_of) -> SeedTable:
         raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(raw, dict) or not raw.get("rows"):
         raise UserError(f"{path}: expected a mapping with rows")
-    _no_unknown(path, "(top level)", raw, TOP_KEYS)
+    spaces.reject_unknown(path, "(top level)", raw, TOP_KEYS)
     task = task_of(raw.get("dataset", ""))
     defaults = raw.get("defaults") or {}
     rows = tuple(_row(path, i, defaults, spec, task) for i, spec in enumerate(raw["rows"], 1))
@@ -82,21 +82,13 @@ def load(path: Path, task_of) -> SeedTable:
     )
 
 
-def _no_unknown(path, key: str, mapping: dict, known) -> None:
-    unknown = [str(k) for k in mapping if k not in known]
-    if unknown:
-        raise UserError(
-            f"{path}: {key}.{unknown[0]}: unknown key; expected one of " + ", ".join(known)
-        )
-
-
 def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
     key = f"rows[{index}]"
     spec = dict(spec)
     seed = spec.pop("seed", None)
     if not isinstance(seed, dict):
         raise UserError(f"{path}: {key}.seed: expected the seed's reported numbers")
-    _no_unknown(path, f"{key}.seed", seed, SEED_KEYS)
+    spaces.reject_unknown(path, f"{key}.seed", seed, SEED_KEYS)
     setting = str(spec.pop("setting", ""))
     params = dict(spaces.parse({"defaults": {**defaults, **spec}}, f"{path}: {key}", task).defaults)
     return Row(index, setting, params, seed)
@@ -104,7 +96,7 @@ def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
 
 def _conclusion(path, index: int, raw: dict, n_rows: int) -> Conclusion:
     key = f"conclusions[{index}]"
-    _no_unknown(path, key, raw, CLAIM_KEYS)
+    spaces.reject_unknown(path, key, raw, CLAIM_KEYS)
     kinds = [k for k in ("higher", "lower", "within", "best") if k in raw]
     if len(kinds) != 1 or "metric" not in raw or "claim" not in raw:
         raise UserError(f"{path}: {key}: needs claim, metric and one of higher/lower/within/best")

@@ -186,16 +186,22 @@ def _split_user(parts: dict[str, user.Texts]) -> dict[str, user.Texts]:
     return out
 
 
-def _build_user(source: user.UserSource, location: Path, data_dir: Path, options) -> Dataset:
+def _build_user(
+    source: user.UserSource, names: tuple[str, ...], location: Path, data_dir: Path, options
+) -> Dataset:
     def make_splits():
         read = user.read_folder if source.kind == "folder" else user.read_csv
         return _split_user(read(source)[1])
 
     s = _cached_text(source.name, location, data_dir, options, make_splits)
-    spec = _user_spec(source)
-    if spec.task == "binary":  # float 0/1 labels, as IMDB's
+    task = _task_of(names)
+    if task == "binary":  # float 0/1 labels, as IMDB's
         s = {k: Split(v.x, v.y.astype("float32")) for k, v in s.items()}
-    return Dataset(spec.name, spec.task, s["train"], s["val"], s["test"], spec.class_names)
+    return Dataset(source.name, task, s["train"], s["val"], s["test"], names)
+
+
+def _task_of(class_names: tuple[str, ...]) -> str:
+    return "binary" if len(class_names) == 2 else "multiclass"
 
 
 def _user_spec(source: user.UserSource) -> Spec:
@@ -204,9 +210,10 @@ def _user_spec(source: user.UserSource) -> Spec:
         names = tuple(user.folder_classes(source.path)[0])
     else:
         names = tuple(user.csv_classes(source))
-    task = "binary" if len(names) == 2 else "multiclass"
-    build = functools.partial(_build_user, source)
-    return Spec(source.name, task, source, (None, None, None), 0, len(names), build, names)
+    build = functools.partial(_build_user, source, names)
+    return Spec(
+        source.name, _task_of(names), source, (None, None, None), 0, len(names), build, names
+    )
 
 
 def dataset_name(name: str, text_col: str | None = None, label_col: str | None = None) -> str:

@@ -90,11 +90,14 @@ def _sequences(settings: TextSettings, train: list[str], *others: list[str]) -> 
     return [_in_chunks(lambda part: np.asarray(layer(part), "int32"), t) for t in (train, *others)]
 
 
+def _batches(texts: list[str]):
+    """The texts as object arrays of at most _CHUNK, the input TextVectorization takes."""
+    for start in range(0, len(texts), _CHUNK):
+        yield np.array(texts[start : start + _CHUNK], dtype=object)
+
+
 def _in_chunks(call, texts: list[str]) -> np.ndarray:
-    parts = [
-        call(np.array(texts[i : i + _CHUNK], dtype=object)) for i in range(0, len(texts), _CHUNK)
-    ]
-    return np.concatenate(parts)
+    return np.concatenate([call(batch) for batch in _batches(texts)])
 
 
 def encode(encoder: str, *texts: list[str]) -> list[np.ndarray]:
@@ -136,10 +139,7 @@ def fingerprint(paths) -> str:
 
 def _transform(layer, texts: list[str]) -> sp.csr_matrix:
     width = layer.vocabulary_size()
-    chunks = [
-        _to_csr(layer(np.array(texts[i : i + _CHUNK], dtype=object)), width)
-        for i in range(0, len(texts), _CHUNK)
-    ]
+    chunks = [_to_csr(layer(batch), width) for batch in _batches(texts)]
     return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, width), "float32")
 
 

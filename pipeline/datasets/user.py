@@ -129,8 +129,9 @@ def _frame(source: UserSource):
     return frame
 
 
-def csv_classes(source: UserSource) -> list[str]:
-    labels = _frame(source)[source.label_col].str.strip()
+def csv_classes(source: UserSource, frame=None) -> list[str]:
+    """The distinct labels, sorted (`frame`: the file already read)."""
+    labels = (_frame(source) if frame is None else frame)[source.label_col].str.strip()
     names = sorted(set(labels[labels != ""]))
     if len(names) < 2:
         raise UserError(
@@ -148,7 +149,7 @@ def read_csv(source: UserSource) -> tuple[list[str], dict[str, Texts]]:
     keep = (text.str.strip() != "") & (label != "")
     if not keep.all():
         log.warning("%s: dropping %d rows without text or label", source.path, (~keep).sum())
-    names = csv_classes(source)
+    names = csv_classes(source, frame)
     index = {name: i for i, name in enumerate(names)}
     labels = np.array([index[v] for v in label[keep]])
     return names, {"all": (list(text[keep]), labels)}
