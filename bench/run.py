@@ -135,8 +135,8 @@ def overhead(n: int = 4) -> dict:
 import json, os, tempfile, time
 from pathlib import Path
 from pipeline import datasets
-from pipeline import study as studies
-from pipeline.trial import train_and_evaluate
+from pipeline import search
+from pipeline.training import train_and_evaluate
 params = dict(units=[16, 16], loss="binary_crossentropy", epochs=4, batch_size=512)
 data = datasets.load_dataset("imdb")
 train_and_evaluate(params, data)  # warm-up: first tracing of TensorFlow
@@ -149,9 +149,9 @@ space = Path(tmp) / "s.yaml"
 space.write_text("defaults: " + json.dumps(params) + "\\nsearch: {{}}\\n")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{{tmp}}/mlflow.db"
 os.environ["PIPELINE_STORAGE"] = f"sqlite:///{{tmp}}/optuna.db"
-studies.run_study(studies.SearchConfig("imdb", space, n_trials=1, pruner="none"))  # store setup
+search.run_search(search.SearchOptions("imdb", space, n_trials=1, pruner="none"))  # store setup
 start = time.perf_counter()
-studies.run_study(studies.SearchConfig("imdb", space, n_trials={n} + 1, pruner="none"))
+search.run_search(search.SearchOptions("imdb", space, n_trials={n} + 1, pruner="none"))
 tracked = (time.perf_counter() - start) / {n}
 print(json.dumps({{"bare_s": bare, "tracked_s": tracked}}))
 """

@@ -66,24 +66,6 @@ LabelCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the label
 DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
 
 
-def _dataset(name: str, text_col: str | None = None, label_col: str | None = None) -> str:
-    """The canonical dataset name (user datasets: absolute path and CSV columns)."""
-    from pipeline import datasets
-
-    return datasets.dataset_name(name, text_col, label_col)
-
-
-def _space(dataset: str, space: str | None) -> Path:
-    from pipeline import datasets, spaces
-
-    datasets.get_spec(dataset)  # an unknown dataset is the first thing to report
-    default = "text" if ":" in dataset else dataset  # user datasets: the generic text space
-    path = spaces.resolve(space or default, settings.search_spaces_dir())
-    if not path.is_file():
-        raise UserError(f"search space {path} not found")
-    return path
-
-
 @app.command("datasets")
 @user_errors
 def datasets_command(
@@ -97,8 +79,7 @@ def datasets_command(
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    names = [_dataset(n, text_col, label_col) if ":" in n else n for n in name or []]
-    rows = [datasets.describe(n) for n in (names or list(datasets.SPECS))]
+    rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, text_col, label_col)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -132,13 +113,11 @@ def search(
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     _logging(verbose)  # first: quiets TensorFlow's import
-    from pipeline import report
-    from pipeline import study as studies
+    from pipeline import report, search
 
-    dataset = _dataset(dataset, text_col, label_col)
-    cfg = studies.SearchConfig(
+    options = search.SearchOptions(
         dataset,
-        _space(dataset, space),
+        space,
         n_trials,
         timeout,
         study,
@@ -151,15 +130,18 @@ def search(
         workers,
         heartbeat,
         objective,
+        text_col,
+        label_col,
     )
+    plan = search.search_plan(options)
     stopping.install()
     try:
-        outcome = studies.run_study(cfg)
-    except studies.Interrupted as error:
+        outcome = search.run(plan)
+    except search.Interrupted as error:
         typer.echo(f"\n{error}", err=True)
         raise typer.Exit(130) from None
-    done = studies.finished(outcome.study)
-    typer.echo(f"\nstudy {cfg.name!r}: ran {outcome.ran} trials now, {done} finished in all")
+    done = search.finished(outcome.study)
+    typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
     typer.echo(report.to_text(outcome.table))
     typer.echo("\nCompare the runs in the MLflow UI: make ui  (then open http://127.0.0.1:5000)")
 
@@ -194,13 +176,13 @@ def train(
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
     _logging(verbose)  # first: quiets TensorFlow's import
-    from pipeline import study as studies
+    from pipeline import search
 
-    dataset = _dataset(dataset, text_col, label_col)
     overrides = parse_assignments(assignments or [])
-    run_id, result = studies.train_once(
-        dataset, overrides, _space(dataset, space), seed, tracking_uri, verbose
+    plan = search.train_plan(
+        dataset, overrides, space, seed, tracking_uri, verbose, text_col, label_col
     )
+    run_id, result = search.train_once(plan)
     figures = {result.val_metric: result.val_value, **result.test}
     typer.echo(" ".join(f"{k}={v:.4f}" for k, v in figures.items()))
     typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")
@@ -236,18 +218,13 @@ def reproduce(
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
     _logging(verbose)  # first: quiets TensorFlow's import
-    from pipeline import datasets, tables
-    from pipeline import reproduce as reproducing
-    from pipeline import study as studies
+    from pipeline import search
 
-    path = tables.resolve(table, settings.search_spaces_dir() / "tables")
-    seed_table = tables.load(path, lambda name: datasets.get_spec(name).task)
+    plan = search.reproduce_plan(table, seeds, study, storage, tracking_uri, verbose, workers)
     stopping.install()
     try:
-        _, text = reproducing.reproduce_table(
-            seed_table, seeds, study, storage, tracking_uri, verbose, workers
-        )
-    except studies.Interrupted as error:
+        _, text = search.reproduce(plan)
+    except search.Interrupted as error:
         typer.echo(f"\n{error}", err=True)
         raise typer.Exit(130) from None
     _write(text, output)
@@ -268,11 +245,16 @@ def export(
     label_col: LabelCol = None,
 ) -> None:
     """Export the best trials of a study from MLflow as a markdown or CSV table."""
-    from pipeline import report
+    from pipeline import datasets, report, tracking
 
-    dataset = _dataset(dataset, text_col, label_col) if ":" in dataset else dataset
-    chosen = None if all_studies else (study or dataset)
-    _write(report.export_table(dataset, chosen, metric, top, fmt, tracking_uri), output)
+    report.check_format(fmt)
+    experiment = datasets.dataset_name(dataset, text_col, label_col)
+    chosen = None if all_studies else (study or experiment)
+    runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)
+    if not runs:
+        label = f"study {chosen!r}" if chosen else "any study"
+        raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
+    _write(report.export_text(runs, metric, top, fmt), output)
 
 
 @app.command()

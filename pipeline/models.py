@@ -6,7 +6,8 @@ from typing import Any
 
 import keras
 
-from pipeline.spaces import TASK_LOSSES, layer_units
+from pipeline.params import layer_units
+from pipeline.spaces import TASK_LOSSES
 
 OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
@@ -23,7 +24,7 @@ def output_layer(task: str, n_classes: int) -> keras.layers.Dense:
     return keras.layers.Dense(1, name="output")
 
 
-def task_metric(task: str, loss: str) -> keras.metrics.Metric:
+def keras_metric(task: str, loss: str) -> keras.metrics.Metric:
     """Accuracy for classification (matching the label format the loss implies), else MAE."""
     if task == "binary":
         return keras.metrics.BinaryAccuracy(name="accuracy")
@@ -80,7 +81,7 @@ def build_model(
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        metrics=[task_metric(task, loss)],
+        metrics=[keras_metric(task, loss)],
         steps_per_execution=steps_per_execution(int(params.get("batch_size", 32))),
     )
     return model

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tables
+from pipeline import tables, tracking
 from pipeline.errors import UserError
-from pipeline.spaces import layer_units
+from pipeline.metrics import SECOND_OBJECTIVES, lower_is_better
+from pipeline.params import layer_units
 
 
 def trials_frame(study, top: int | None = None) -> pd.DataFrame:
@@ -38,12 +39,9 @@ def trials_frame(study, top: int | None = None) -> pd.DataFrame:
     return frame.head(top) if top else frame
 
 
-SECOND_METRIC = {"params": "n_params", "latency": "latency_ms"}  # minimized, as logged
-
-
 def _second_objective(study) -> str | None:
     objectives = study.user_attrs.get("objectives", [])
-    return SECOND_METRIC[objectives[1]] if len(objectives) > 1 else None
+    return SECOND_OBJECTIVES[objectives[1]] if len(objectives) > 1 else None
 
 
 def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
@@ -71,18 +69,18 @@ def _setting(row, columns) -> dict[str, Any]:
     return {c: values.get(c, row.params.get(c)) for c in columns}
 
 
-def _figure(result: dict, split: str, name: str) -> float:
+def _value(result: dict, split: str, name: str) -> float:
     return result[f"final_val_{name}" if split == "val" else f"test_{name}"]
 
 
 def _classification_row(row, results: list[dict]) -> dict[str, Any]:
-    acc = [_figure(r, row.split, "accuracy") for r in results]
-    loss = [_figure(r, row.split, "loss") for r in results]
-    delta = f"{np.mean(acc) * 100 - row.seed['accuracy'] * 100:+.2f}" if acc else "—"
+    acc = [_value(r, row.split, "accuracy") for r in results]
+    loss = [_value(r, row.split, "loss") for r in results]
+    delta = f"{np.mean(acc) * 100 - row.reported['accuracy'] * 100:+.2f}" if acc else "—"
     return {
-        "seed loss": row.seed.get("loss"),
+        "seed loss": row.reported.get("loss"),
         "our loss": _mean_std(loss),
-        "seed acc %": round(row.seed["accuracy"] * 100, 2),
+        "seed acc %": round(row.reported["accuracy"] * 100, 2),
         "our acc %": _mean_std(acc, 100, 2),
         "Δ acc (pts)": delta,
     }
@@ -90,7 +88,7 @@ def _classification_row(row, results: list[dict]) -> dict[str, Any]:
 
 def _regression_row(row, results: list[dict]) -> dict[str, Any]:
     mae = [r["final_val_mae"] for r in results]
-    k = len(row.seed.get("folds", []))
+    k = len(row.reported.get("folds", []))
     folds = (
         [
             float(np.mean([r.get(f"fold_{i}_val_mae", np.nan) for r in results]))
@@ -100,10 +98,10 @@ def _regression_row(row, results: list[dict]) -> dict[str, Any]:
         else []
     )
     return {
-        "seed MAE": row.seed["mae"],
+        "seed MAE": row.reported["mae"],
         "our MAE": _mean_std(mae, digits=2),
-        "Δ MAE": f"{np.mean(mae) - row.seed['mae']:+.2f}" if mae else "—",
-        "seed folds": ", ".join(f"{v:.2f}" for v in row.seed.get("folds", [])),
+        "Δ MAE": f"{np.mean(mae) - row.reported['mae']:+.2f}" if mae else "—",
+        "seed folds": ", ".join(f"{v:.2f}" for v in row.reported.get("folds", [])),
         "our folds (mean)": ", ".join(f"{v:.2f}" for v in folds),
         "our test MAE": _mean_std([r["test_mae"] for r in results], digits=2),
     }
@@ -114,14 +112,15 @@ def reproduction_frame(table, results: dict[int, list[dict]]) -> pd.DataFrame:
     lines = []
     for row in table.rows:
         got = results.get(row.index, [])
-        figures = _regression_row(row, got) if "mae" in row.seed else _classification_row(row, got)
+        reg = "mae" in row.reported
+        values = _regression_row(row, got) if reg else _classification_row(row, got)
         runs = ", ".join(r.get("mlflow_run_id", "")[:8] for r in got)
         lines.append(
             {
                 "#": row.index,
                 **_setting(row, table.columns),
                 "split": row.split,
-                **figures,
+                **values,
                 "n": len(got),
                 "runs": runs,
             }
@@ -200,7 +199,7 @@ def pareto_front(values: np.ndarray) -> np.ndarray:
 
 def _front_only(frame: pd.DataFrame, objectives: list[str]) -> tuple[pd.DataFrame, str]:
     """The Pareto front of a two-objective study's runs, and a line saying so."""
-    signs = np.array([1 if tables.lower_is_better(m) else -1 for m in objectives])
+    signs = np.array([1 if lower_is_better(m) else -1 for m in objectives])
     values = frame[objectives].to_numpy(dtype=float) * signs
     front = frame[pareto_front(values)]
     words = " and ".join(
@@ -217,10 +216,12 @@ def export_frame(
     left out. A two-objective study's export is its Pareto front, ranked by the first
     objective, under a heading that says so."""
     done = [
-        r for r in runs if r["tags"].get("trial_state") == "COMPLETE" and r["status"] == "FINISHED"
+        r
+        for r in runs
+        if r["tags"].get(tracking.TRIAL_STATE) == "COMPLETE" and r["status"] == tracking.FINISHED
     ]
     left_out = pd.Series(
-        [r["tags"].get("trial_state", r["status"]) for r in runs if r not in done]
+        [r["tags"].get(tracking.TRIAL_STATE, r["status"]) for r in runs if r not in done]
     ).value_counts()
     words = {"FAIL": "failed", "PRUNED": "pruned"}
     note = ", ".join(f"{n} {words.get(state, state.lower())}" for state, n in left_out.items())
@@ -242,42 +243,28 @@ def export_frame(
         }
         for r in done
     ]
-    kinds = {r["tags"].get("objectives", "") for r in done}  # one study, or several alike
+    kinds = {r["tags"].get(tracking.OBJECTIVES, "") for r in done}  # one study, or several alike
     objectives = kinds.pop().split(",") if len(kinds) == 1 else []
     heading = ""
     if len(objectives) > 1:
-        second = SECOND_METRIC[objectives[1]]
+        second = SECOND_OBJECTIVES[objectives[1]]
         for row, run in zip(rows, done, strict=True):
             row[second] = run["metrics"].get(second)
         frame, heading = _front_only(pd.DataFrame(rows), [metric, second])
     else:
         frame = pd.DataFrame(rows)
     frame = frame.sort_values(
-        metric, ascending=tables.lower_is_better(metric), kind="stable", na_position="last"
+        metric, ascending=lower_is_better(metric), kind="stable", na_position="last"
     )
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return (frame.head(top) if top else frame), heading, note
 
 
-def export_table(
-    experiment: str,
-    study: str | None = None,
-    metric: str | None = None,
-    top: int | None = 10,
-    fmt: str = "markdown",
-    tracking_uri: str | None = None,
+def export_text(
+    runs: list[dict], metric: str | None = None, top: int | None = 10, fmt: str = "markdown"
 ) -> str:
-    """Best trials of a study (or of every study in the experiment), read from MLflow."""
-    from pipeline import settings, tracking
-
-    if fmt not in ("markdown", "csv"):
-        raise UserError(f"unknown format {fmt!r}; use markdown or csv")
-    where = "" if study is None else f"tags.study = '{study}'"
-    runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).runs(experiment, where)
-    runs = [r for r in runs if "trial_number" in r["tags"]]
-    if not runs:
-        label = f"study {study!r}" if study else "any study"
-        raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
+    """Best trial runs (as `tracking.Tracker.trial_runs` returns them) as markdown or CSV."""
+    check_format(fmt)
     frame, heading, note = export_frame(runs, metric, top)
     if metric and not frame.empty and frame[metric].isna().all():
         raise UserError(f"no run has the metric {metric!r}")
@@ -287,3 +274,8 @@ def export_table(
     if fmt == "markdown" and note:
         text += f"\n\nNot ranked: {note} trials."
     return text + "\n"
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in ("markdown", "csv"):
+        raise UserError(f"unknown format {fmt!r}; use markdown or csv")

@@ -1,4 +1,4 @@
-"""Search spaces: YAML files validated once into frozen types, and `suggest(trial, space)`."""
+"""Search spaces: YAML files validated once into frozen types (`params.py` samples them)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.datasets.text import OUTPUT_MODES
 from pipeline.errors import UserError
 
 TASK_LOSSES = {
@@ -19,7 +20,6 @@ TASK_LOSSES = {
 LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losses}))
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
-OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")
 FAMILIES = ("mlp", "embedding")
 FAMILY_PARAMS = {  # params only one model family uses; a trial of the other drops them
     "mlp": ("ngrams", "output_mode"),
@@ -94,6 +94,9 @@ class Space:
     defaults: MappingProxyType
     params: tuple[Param, ...]
 
+    def __reduce__(self):  # a MappingProxyType does not pickle: send a dict, wrap it again
+        return _space, (self.path, self.dataset, self.description, dict(self.defaults), self.params)
+
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
@@ -103,6 +106,10 @@ class Space:
             if p.name == "family":
                 return set(p.choices) if p.kind == "categorical" else {p.value}
         return {self.defaults.get("family", "mlp")}
+
+
+def _space(path, dataset, description, defaults: dict, params) -> Space:
+    return Space(path, dataset, description, MappingProxyType(defaults), params)
 
 
 def _fail(path: Path | str, key: str, problem: str) -> UserError:
@@ -256,88 +263,6 @@ def _numeric(path, key: str, name: str, spec: dict, kind: str, task: str | None)
         log=log,
         per_layer=bool(spec.get("per_layer")),
     )
-
-
-# --- sampling --------------------------------------------------------------------------
-
-
-def _suggest_one(trial, p: Param, name: str) -> Any:
-    if p.kind == "int":
-        return trial.suggest_int(name, p.low, p.high, step=p.step or 1, log=p.log)
-    if p.kind == "float":
-        return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
-    if p.kind == "categorical":
-        return trial.suggest_categorical(name, list(p.choices))
-    return p.value
-
-
-def suggest(trial, space: Space) -> dict[str, Any]:
-    """Trial parameters: the defaults, overridden by what the trial samples from the space."""
-    params = dict(space.defaults)
-    for p in space.params:
-        if p.name in _unused(params):
-            continue
-        if p.name == "units" and p.per_layer:
-            n = int(params.get("n_layers", 1))
-            params["units"] = [_suggest_one(trial, p, f"units_{i}") for i in range(1, n + 1)]
-        else:
-            params[p.name] = _suggest_one(trial, p, p.name)
-    if "n_layers" in params and isinstance(params.get("units"), int):
-        params["units"] = [params["units"]] * int(params["n_layers"])
-    return for_family(params)
-
-
-def for_family(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` without the other model families' params."""
-    return {k: v for k, v in params.items() if k not in _unused(params)}
-
-
-def _unused(params: dict[str, Any]) -> tuple[str, ...]:
-    """The other model families' params (none when the space has no `family`)."""
-    family = params.get("family")
-    return tuple(n for f, names in FAMILY_PARAMS.items() if family and f != family for n in names)
-
-
-def grid(space: Space) -> dict[str, list]:
-    """The space as Optuna's GridSampler wants it; floats need a step to be enumerable."""
-    out = {}
-    for p in space.params:
-        if p.kind == "fixed":
-            continue
-        values = list(p.choices) if p.kind == "categorical" else _enumerate(space, p)
-        names = [p.name]
-        if p.name == "units" and p.per_layer:
-            most = max(
-                [q.high for q in space.params if q.name == "n_layers" and q.high]
-                or [space.defaults.get("n_layers", 1)]
-            )
-            names = [f"units_{i}" for i in range(1, int(most) + 1)]
-        out |= {name: values for name in names}
-    return out
-
-
-def _enumerate(space: Space, p: Param) -> list:
-    if p.kind == "float" and not p.step:
-        raise UserError(f"{space.path}: search.{p.name}: the grid sampler needs a step for floats")
-    step = p.step or 1
-    count = int(round((p.high - p.low) / step)) + 1
-    return [p.low + i * step for i in range(count)]
-
-
-def layer_units(params: dict[str, Any]) -> list[int]:
-    """Units per hidden layer from `units` (a list, "16,32" or one int) and `n_layers`."""
-    units = params.get("units", 16)
-    if isinstance(units, str):
-        units = [int(u) for u in units.split(",") if u.strip()]
-    if isinstance(units, int):
-        units = [units]
-    units = list(units)
-    n_layers = params.get("n_layers", len(units))
-    if len(units) == 1:
-        units = units * n_layers
-    if len(units) != n_layers:
-        raise ValueError(f"n_layers={n_layers} but {len(units)} units given ({units})")
-    return units
 
 
 def resolve(name_or_path: str, search_dir: Path) -> Path:

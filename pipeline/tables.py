@@ -10,9 +10,10 @@ import yaml
 
 from pipeline import spaces
 from pipeline.errors import UserError
+from pipeline.metrics import lower_is_better
 
 TOP_KEYS = ("name", "dataset", "source", "defaults", "columns", "rows", "conclusions", "baseline")
-SEED_KEYS = ("split", "loss", "accuracy", "mae", "folds")
+REPORTED_KEYS = ("split", "loss", "accuracy", "mae", "folds")
 CLAIM_KEYS = ("claim", "metric", "higher", "lower", "within", "best", "than", "rows", "among")
 
 
@@ -21,11 +22,11 @@ class Row:
     index: int  # 1-based, as in the seed's table
     setting: str
     params: dict[str, Any]
-    seed: dict[str, Any]  # split (test|val), loss, accuracy or mae, folds
+    reported: dict[str, Any]  # the notebook's numbers: split (test|val), loss, accuracy|mae, folds
 
     @property
     def split(self) -> str:
-        return self.seed.get("split", "test")
+        return self.reported.get("split", "test")
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,13 @@ def load(path: Path, task_of) -> SeedTable:
 def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
     key = f"rows[{index}]"
     spec = dict(spec)
-    seed = spec.pop("seed", None)
-    if not isinstance(seed, dict):
+    reported = spec.pop("seed", None)  # in the YAML: the seed notebook's numbers
+    if not isinstance(reported, dict):
         raise UserError(f"{path}: {key}.seed: expected the seed's reported numbers")
-    spaces.reject_unknown(path, f"{key}.seed", seed, SEED_KEYS)
+    spaces.reject_unknown(path, f"{key}.seed", reported, REPORTED_KEYS)
     setting = str(spec.pop("setting", ""))
     params = dict(spaces.parse({"defaults": {**defaults, **spec}}, f"{path}: {key}", task).defaults)
-    return Row(index, setting, params, seed)
+    return Row(index, setting, params, reported)
 
 
 def _conclusion(path, index: int, raw: dict, n_rows: int) -> Conclusion:
@@ -124,7 +125,3 @@ def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:
     if conclusion.kind == "within":
         return abs(ours - theirs) <= conclusion.tolerance
     return ours > theirs if conclusion.kind == "higher" else ours < theirs
-
-
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric for word in ("loss", "mae", "mse", "n_params", "latency", "seconds"))

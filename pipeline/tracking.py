@@ -13,7 +13,14 @@ from pipeline.settings import mask, sqlite_path
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"  # run statuses
+
+# Tags: the study and kind of every run; a trial run's number and Optuna state (RUNNING,
+# COMPLETE, PRUNED, FAIL), its error and worker; a parent run's best and Pareto trials.
+STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
+TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
+BEST_RUN_ID, PARETO_TRIALS = "best_run_id", "pareto_trials"
+PARENT_RUN_ID = "mlflow.parentRunId"
 _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
 
@@ -64,7 +71,7 @@ class Tracker:
     ) -> str:
         tags = {k: str(v) for k, v in (tags or {}).items()}
         if parent_id:
-            tags["mlflow.parentRunId"] = parent_id
+            tags[PARENT_RUN_ID] = parent_id
         run = self._call(self.client.create_run, experiment_id, run_name=name, tags=tags)
         return run.info.run_id
 
@@ -107,7 +114,7 @@ class Tracker:
         if status is None:
             status = FAILED if isinstance(error, Exception | str) else KILLED
         message = error if isinstance(error, str) else (str(error) or type(error).__name__)
-        self.set_tags(run_id, {"trial_state": "FAIL", "error": message})
+        self.set_tags(run_id, {TRIAL_STATE: "FAIL", ERROR: message})
         self.end_run(run_id, status)
 
     def end_run(self, run_id: str, status: str = FINISHED) -> None:
@@ -121,6 +128,21 @@ class Tracker:
             raise UserError(f"MLflow at {mask(self.uri)}: {first}") from None
 
     # --- reading ------------------------------------------------------------------------
+
+    def trial_runs(
+        self, experiment: str, study: str | None = None, running: bool = False
+    ) -> list[dict[str, Any]]:
+        """The trial runs of `study` (of every study when None); only RUNNING ones if asked."""
+        where = [f"attributes.status = '{RUNNING}'"] if running else []
+        literal = None if study is None else _literal(study)
+        if literal is not None:
+            where.append(f"tags.{STUDY} = {literal}")
+        runs = self.runs(experiment, " and ".join(where))
+        return [
+            r
+            for r in runs
+            if TRIAL_NUMBER in r["tags"] and (study is None or r["tags"].get(STUDY) == study)
+        ]
 
     def runs(self, experiment: str, filter_string: str = "") -> list[dict[str, Any]]:
         """All runs of an experiment matching `filter_string` (MLflow's search syntax),
@@ -150,3 +172,12 @@ class Tracker:
             token = page.token
             if not token:
                 return runs
+
+
+def _literal(value: str) -> str | None:
+    """`value` quoted for MLflow's filter syntax, or None when it holds both kinds of quote
+    (the caller then filters in Python: the syntax has no escapes)."""
+    for quote in ("'", '"'):
+        if quote not in value:
+            return f"{quote}{value}{quote}"
+    return None

@@ -10,7 +10,68 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+# --- helpers the test modules share ------------------------------------------------------
+
+TINY_SPACE = {
+    "defaults": {
+        "units": 8,
+        "loss": "binary_crossentropy",
+        "epochs": 1,
+        "batch_size": 16,
+        "optimizer": "rmsprop",
+        "learning_rate": 0.01,
+    },
+    "search": {
+        "n_layers": {"type": "int", "low": 1, "high": 2},
+        "units": {"type": "int", "low": 4, "high": 16, "per_layer": True},
+        "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
+    },
+}
+
+
+def space_file(tmp_path: Path, raw: dict = TINY_SPACE) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def runs_of(uri: str, experiment: str) -> tuple[list, list]:
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def artifacts(client: MlflowClient, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id)}
+
+
+def check_one_run_per_trial(stores, experiment: str, study: optuna.Study, n: int) -> None:
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == n
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    parents, children = runs_of(stores["tracking"], experiment)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    by_number = {}
+    for run in finished:
+        by_number.setdefault(int(run.data.tags["trial_number"]), []).append(run)
+    assert sorted(by_number) == sorted(t.number for t in complete)
+    assert all(len(runs) == 1 for runs in by_number.values())
+    for t in complete:
+        assert by_number[t.number][0].info.run_id == t.user_attrs["mlflow_run_id"]
+    assert not [c for c in children if c.info.status == "RUNNING"]
+
+
+# --- tiny archives ------------------------------------------------------------------------
 
 REAL_DATA = Path(os.environ.get("PIPELINE_DATA_DIR", "../shared/data")).resolve()
 REAL_FILES = ("aclImdb_v1.tar.gz", "reuters21578.tar.gz", "housing.data")

@@ -12,8 +12,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.conftest import add_file
-from tests.test_study import TINY_SPACE
+from tests.conftest import TINY_SPACE, add_file
 
 BAD_SPACES = {
     "malformed.yaml": "search: {n_layers: [1, 2",
@@ -96,7 +95,8 @@ def test_bad_input(tiny_data, stores, tmp_path, monkeypatch, label, args, damage
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1, lines and lines[0].startswith("error: ") and message in lines[0]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and message in lines[0], lines[0]
     assert "hunter2" not in result.output and "Traceback" not in result.output
     nothing_created(stores)
 

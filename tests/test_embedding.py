@@ -11,11 +11,10 @@ import pytest
 import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
-from pipeline import spaces
-from pipeline import study as studies
+from pipeline import search, spaces
 from pipeline.datasets import DataOptions, TextSettings, load_dataset
 from pipeline.models import build_model
-from tests.test_study import TINY_SPACE, runs_of, space_file
+from tests.conftest import TINY_SPACE, runs_of, space_file
 
 EMBEDDING = {
     "family": "embedding",
@@ -42,10 +41,14 @@ def test_embedding_model_layers_and_sizes(pooling, layer):
 
 
 def test_average_pooling_ignores_padding():
+    """The same two tokens padded to 12 and to 30 ids: one prediction (the mask drops the
+    zeros; without it the mean would be diluted by the padding's embedding)."""
     model = build_model(EMBEDDING | {"pooling": "average"}, "binary", n_features=12)
+    longer = build_model(EMBEDDING | {"pooling": "average"}, "binary", n_features=30)
+    longer.set_weights(model.get_weights())
     short = np.array([[3, 4] + [0] * 10], dtype="int32")
-    padded_differently = np.array([[3, 4] + [0] * 10], dtype="int32")[:, :12]
-    assert np.allclose(model(short), model(padded_differently))
+    padded_more = np.array([[3, 4] + [0] * 28], dtype="int32")
+    assert np.allclose(model(short), longer(padded_more), atol=1e-6)
     pooled = keras.Model(model.input, model.get_layer("pooling").output)
     table = model.get_layer("embedding").embeddings.numpy()
     assert np.allclose(pooled(short)[0], table[[3, 4]].mean(axis=0), atol=1e-6)
@@ -129,10 +132,10 @@ def test_a_space_can_search_both_families(tiny_data, stores, tmp_path):
             "output_mode": {"type": "categorical", "choices": ["multi_hot", "count"]},
         },
     }
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "imdb", space_file(tmp_path, raw), n_trials=6, sampler="random", pruner="none"
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     families = {t.params["family"] for t in outcome.study.trials}
     assert families == {"mlp", "embedding"}
     for trial in outcome.study.trials:

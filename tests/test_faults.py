@@ -13,19 +13,18 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import study as studies
-from tests.test_study import TINY_SPACE, runs_of, space_file
-from tests.test_workers import check_one_run_per_trial
+from pipeline import search
+from tests.conftest import TINY_SPACE, check_one_run_per_trial, runs_of, space_file
 
 pytestmark = pytest.mark.slow
 SLOW_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 40}}
 
 
 def test_four_workers_on_postgres_finish_exactly_40(tiny_data, stores, pg_storage, tmp_path):
-    cfg = studies.SearchConfig(
-        "imdb", space_file(tmp_path), n_trials=40, pruner="none", workers=4, study_name="pg-four"
+    cfg = search.SearchOptions(
+        "imdb", space_file(tmp_path), n_trials=40, pruner="none", workers=4, study="pg-four"
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     assert outcome.study._storage.__class__.__name__ in ("_CachedStorage", "RDBStorage")
     check_one_run_per_trial(stores, "imdb", outcome.study, 40)
     loaded = optuna.load_study(study_name="pg-four", storage=pg_storage)
@@ -175,10 +174,10 @@ def test_fifty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "imdb", space_file(tmp_path), n_trials=50, pruner="none", timeout=None
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     done.set()
     sampler.join()
     assert len(outcome.study.trials) == 50

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from pipeline.models import build_model
-from pipeline.spaces import layer_units
+from pipeline.params import layer_units
 
 
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
@@ -88,7 +88,7 @@ def test_sparse_input_trains_on_a_csr_matrix():
 
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
 def test_eager_evaluation_matches_keras_evaluate_even_when_overconfident(loss):
-    from pipeline.trial import evaluate
+    from pipeline.training import evaluate
 
     keras.utils.set_random_seed(0)
     x = sp.random(300, 40, density=0.3, format="csr", dtype="float32", random_state=1)

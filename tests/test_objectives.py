@@ -8,11 +8,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import report
-from pipeline import study as studies
+from pipeline import metrics, report, search
 from pipeline.cli import app
 from pipeline.errors import UserError
-from tests.test_study import artifacts, runs_of, space_file
+from tests.conftest import artifacts, runs_of, space_file
 
 SPACE = {
     "defaults": {"loss": "binary_crossentropy", "epochs": 1, "batch_size": 16},
@@ -38,20 +37,20 @@ def test_pareto_front_keeps_the_undominated_rows():
     ],
 )
 def test_objectives_are_parsed(task, spec, expected):
-    assert studies.parse_objectives(task, spec) == expected
+    assert metrics.parse_objectives(task, spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["params", "accuracy,flops", "mae", "accuracy,params,latency"])
 def test_bad_objectives_are_user_errors(spec):
     with pytest.raises(UserError, match="use accuracy, accuracy,params or accuracy,latency"):
-        studies.parse_objectives("binary", spec)
+        metrics.parse_objectives("binary", spec)
 
 
 def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "imdb", space_file(tmp_path, SPACE), n_trials=6, objective="accuracy,params"
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     study = outcome.study
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     front = sorted(t.number for t in study.best_trials)
@@ -77,8 +76,8 @@ def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
 
 def test_latency_objective_and_resume_with_other_objectives(tiny_data, stores, tmp_path):
     space = space_file(tmp_path, SPACE)
-    cfg = studies.SearchConfig("imdb", space, n_trials=2, objective="accuracy,latency")
-    study = studies.run_study(cfg).study
+    cfg = search.SearchOptions("imdb", space, n_trials=2, objective="accuracy,latency")
+    study = search.run_search(cfg).study
     _, children = runs_of(stores["tracking"], "imdb")
     latencies = sorted(r.data.metrics["latency_ms"] for r in children)
     assert sorted(t.values[1] for t in study.trials) == latencies and latencies[0] > 0

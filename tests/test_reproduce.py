@@ -11,12 +11,12 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import report, tables
-from pipeline import study as studies
+from pipeline import report, search, tables
 from pipeline.cli import app
-from pipeline.datasets import get_spec
+from pipeline.datasets import resolve
 from pipeline.errors import UserError
-from tests.test_study import TINY_SPACE, runs_of, space_file
+from pipeline.tracking import Tracker
+from tests.conftest import TINY_SPACE, runs_of, space_file
 
 TINY_TABLE = {
     "name": "tiny-imdb",
@@ -55,7 +55,7 @@ def parse_markdown(text: str) -> pd.DataFrame:
 
 
 def task_of(name):
-    return get_spec(name).task
+    return resolve(name).task
 
 
 def test_project_tables_load():
@@ -116,7 +116,16 @@ def test_reproduce_tiny_table_end_to_end(tiny_data, stores, tmp_path):
         mean = float(line["our acc %"].split("±")[0])
         assert mean == pytest.approx(sum(values) / len(values), abs=0.01)
         assert float(line["Δ acc (pts)"]) == pytest.approx(mean - line["seed acc %"], abs=0.02)
-    assert "MSE lowers the loss: confirmed" in text or "MSE lowers the loss: NOT confirmed" in text
+    # the conclusion's verdict follows the runs' test losses: row 2 (mse) lower than row 1
+    losses = {
+        int(line["#"]): [
+            by_prefix[i.strip()].data.metrics["test_loss"] for i in line["runs"].split(",")
+        ]
+        for _, line in frame.iterrows()
+    }
+    lower = sum(losses[2]) / len(losses[2]) < sum(losses[1]) / len(losses[1])
+    verdict = "confirmed" if lower else "NOT confirmed"
+    assert f"- [{'x' if lower else ' '}] MSE lowers the loss: {verdict} by our test_loss" in text
     assert "tiny-imdb.md" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     again = CliRunner().invoke(app, ["reproduce", str(table_file(tmp_path)), "--seeds", "2"])
     assert again.exit_code == 0 and "| 8,4 " in again.output  # resumed: nothing retrained
@@ -131,8 +140,8 @@ def test_export_ranks_completed_runs_from_mlflow(tiny_data, stores, tmp_path):
             "n_layers": {"type": "int", "low": 1, "high": 2},
         },
     }
-    outcome = studies.run_study(
-        studies.SearchConfig("imdb", space_file(tmp_path, raw), n_trials=10, seed=3)
+    outcome = search.run_search(
+        search.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=10, seed=3)
     )
     states = [t.state for t in outcome.study.trials]
     complete = [t for t in outcome.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -162,12 +171,13 @@ def test_export_never_ranks_failed_trials(tiny_data, stores, tmp_path):
         "defaults": {"units": 8, "loss": "mse", "epochs": 3, "batch_size": 8, "optimizer": "sgd"},
         "search": {"learning_rate": {"type": "categorical", "choices": [1.0e6, 0.001]}},
     }
-    studies.run_study(
-        studies.SearchConfig(
+    search.run_search(
+        search.SearchOptions(
             "boston_housing", space_file(tmp_path, raw), n_trials=2, sampler="grid", pruner="none"
         )
     )
-    text = report.export_table("boston_housing")
+    runs = Tracker(stores["tracking"]).trial_runs("boston_housing", "boston_housing")
+    text = report.export_text(runs)
     frame = parse_markdown(text)
     assert len(frame) == 1 and frame["learning_rate"].iloc[0] == 0.001
     assert "Not ranked: 1 failed trials." in text

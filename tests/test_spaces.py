@@ -9,6 +9,7 @@ import optuna
 import pytest
 import yaml
 
+from pipeline import params as sampling
 from pipeline import spaces
 from pipeline.errors import UserError
 
@@ -142,7 +143,7 @@ def test_suggest_asks_units_only_for_layers_that_exist(tmp_path):
     trial = optuna.trial.FixedTrial(
         {"n_layers": 2, "units_1": 8, "units_2": 32, "optimizer": "adam", "learning_rate": 0.003}
     )
-    params = spaces.suggest(trial, space)
+    params = sampling.suggest(trial, space)
     assert params == {
         "units": [8, 32],
         "loss": "binary_crossentropy",
@@ -159,7 +160,7 @@ def test_suggest_in_a_real_study_respects_ranges(tmp_path):
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(20):
         trial = study.ask()
-        params = spaces.suggest(trial, space)
+        params = sampling.suggest(trial, space)
         assert len(params["units"]) == params["n_layers"] <= 3
         assert all(4 <= u <= 128 for u in params["units"])
         assert set(trial.params) == {"n_layers", "optimizer", "learning_rate"} | {
@@ -177,11 +178,11 @@ def test_grid_enumerates_choices_and_stepped_ints(tmp_path):
             "epochs": {"type": "int", "low": 2, "high": 6, "step": 2},
         },
     }
-    grid = spaces.grid(spaces.load(write(tmp_path, raw), task="binary"))
+    grid = sampling.grid(spaces.load(write(tmp_path, raw), task="binary"))
     assert grid == {"n_layers": [1, 2], "units_1": [8, 16], "units_2": [8, 16], "epochs": [2, 4, 6]}
     floats = changed(["search", "optimizer"], "adam")
     with pytest.raises(UserError, match="the grid sampler needs a step"):
-        spaces.grid(spaces.load(write(tmp_path, floats), task="binary"))
+        sampling.grid(spaces.load(write(tmp_path, floats), task="binary"))
 
 
 def test_naive_bayes_output_mode_is_for_two_classes(tmp_path):

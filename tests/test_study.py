@@ -7,52 +7,17 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import study as studies
+from pipeline import search
 from pipeline.cli import app
-
-TINY_SPACE = {
-    "defaults": {
-        "units": 8,
-        "loss": "binary_crossentropy",
-        "epochs": 1,
-        "batch_size": 16,
-        "optimizer": "rmsprop",
-        "learning_rate": 0.01,
-    },
-    "search": {
-        "n_layers": {"type": "int", "low": 1, "high": 2},
-        "units": {"type": "int", "low": 4, "high": 16, "per_layer": True},
-        "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
-    },
-}
-
-
-def space_file(tmp_path: Path, raw: dict = TINY_SPACE) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def runs_of(uri: str, experiment: str) -> tuple[list, list]:
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
-
-
-def artifacts(client: MlflowClient, run_id: str) -> set[str]:
-    return {a.path for a in client.list_artifacts(run_id)}
+from tests.conftest import TINY_SPACE, artifacts, runs_of, space_file
 
 
 def test_search_logs_parent_and_children(tiny_data, stores, tmp_path):
-    cfg = studies.SearchConfig("imdb", space_file(tmp_path), n_trials=2, pruner="none")
-    outcome = studies.run_study(cfg)
+    cfg = search.SearchOptions("imdb", space_file(tmp_path), n_trials=2, pruner="none")
+    outcome = search.run_search(cfg)
     assert outcome.ran == 2
     assert [t.state for t in outcome.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     client = MlflowClient(tracking_uri=stores["tracking"])
@@ -90,14 +55,14 @@ def test_search_logs_parent_and_children(tiny_data, stores, tmp_path):
 
 def test_second_invocation_resumes_the_study(tiny_data, stores, tmp_path):
     space = space_file(tmp_path)
-    studies.run_study(studies.SearchConfig("imdb", space, n_trials=2, pruner="none"))
-    outcome = studies.run_study(studies.SearchConfig("imdb", space, n_trials=3, pruner="none"))
+    search.run_search(search.SearchOptions("imdb", space, n_trials=2, pruner="none"))
+    outcome = search.run_search(search.SearchOptions("imdb", space, n_trials=3, pruner="none"))
     assert outcome.ran == 1
     assert [t.number for t in outcome.study.trials] == [0, 1, 2]
     parents, children = runs_of(stores["tracking"], "imdb")
     assert len(parents) == 2
     assert sorted(int(c.data.tags["trial_number"]) for c in children) == [0, 1, 2]
-    nothing = studies.run_study(studies.SearchConfig("imdb", space, n_trials=3))
+    nothing = search.run_search(search.SearchOptions("imdb", space, n_trials=3))
     assert nothing.ran == 0 and len(nothing.study.trials) == 3
     assert len(runs_of(stores["tracking"], "imdb")[0]) == 2  # no empty parent run
 
@@ -107,10 +72,10 @@ def test_diverging_trial_fails_and_the_study_goes_on(tiny_data, stores, tmp_path
         "defaults": {"units": 8, "loss": "mse", "epochs": 3, "batch_size": 8, "optimizer": "sgd"},
         "search": {"learning_rate": {"type": "categorical", "choices": [1.0e6, 0.001]}},
     }
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "boston_housing", space_file(tmp_path, raw), n_trials=2, sampler="grid", pruner="none"
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     states = {t.params["learning_rate"]: t.state for t in outcome.study.trials}
     assert states == {1.0e6: optuna.trial.TrialState.FAIL, 0.001: optuna.trial.TrialState.COMPLETE}
     _, children = runs_of(stores["tracking"], "boston_housing")
@@ -127,8 +92,8 @@ def test_pruned_trials_are_marked(tiny_data, stores, tmp_path):
         "defaults": {**TINY_SPACE["defaults"], "epochs": 4},
         "search": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
     }
-    cfg = studies.SearchConfig("imdb", space_file(tmp_path, raw), n_trials=12, seed=3)
-    outcome = studies.run_study(cfg)
+    cfg = search.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=12, seed=3)
+    outcome = search.run_search(cfg)
     pruned = [t for t in outcome.study.trials if t.state == optuna.trial.TrialState.PRUNED]
     _, children = runs_of(stores["tracking"], "imdb")
     marked = [c for c in children if c.data.tags["trial_state"] == "PRUNED"]
@@ -196,8 +161,8 @@ def test_two_short_trials_on_real_imdb(real_data, stores, tmp_path):
         "defaults": {"units": 16, "loss": "binary_crossentropy", "epochs": 1, "batch_size": 512},
         "search": {"n_layers": {"type": "int", "low": 1, "high": 2}},
     }
-    outcome = studies.run_study(
-        studies.SearchConfig("imdb", space_file(tmp_path, raw), n_trials=2, pruner="none")
+    outcome = search.run_search(
+        search.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=2, pruner="none")
     )
     values = [t.value for t in outcome.study.trials]
     assert len(values) == 2 and all(0.80 < v < 0.95 for v in values)
@@ -213,10 +178,10 @@ def test_search_over_the_text_representation(tiny_data, stores, tmp_path):
             "output_mode": {"type": "categorical", "choices": ["multi_hot", "tf_idf"]},
         },
     }
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "imdb", space_file(tmp_path, raw), n_trials=4, sampler="grid", pruner="none"
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     settings = {(t.params["ngrams"], t.params["output_mode"]) for t in outcome.study.trials}
     assert settings == {(1, "multi_hot"), (2, "multi_hot"), (1, "tf_idf"), (2, "tf_idf")}
     assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 4  # built once per setting
@@ -233,9 +198,9 @@ def test_embedding_family_needs_text(tiny_data, stores, tmp_path):
     from pipeline.errors import UserError
 
     raw = {"defaults": {**TINY_SPACE["defaults"], "loss": "mse", "family": "embedding"}}
-    cfg = studies.SearchConfig("boston_housing", space_file(tmp_path, raw), n_trials=1)
+    cfg = search.SearchOptions("boston_housing", space_file(tmp_path, raw), n_trials=1)
     with pytest.raises(UserError, match="the embedding family needs a text dataset"):
-        studies.run_study(cfg)
+        search.run_search(cfg)
 
 
 def test_representation_values_are_checked(tmp_path):

@@ -11,9 +11,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import study as studies
-from tests.conftest import _free_port
-from tests.test_study import TINY_SPACE, artifacts, runs_of, space_file
+from pipeline import search
+from tests.conftest import TINY_SPACE, _free_port, artifacts, runs_of, space_file
 
 
 @pytest.fixture
@@ -45,10 +44,10 @@ def mlflow_server(tmp_path):
 
 @pytest.mark.slow
 def test_search_logs_to_a_tracking_server(tiny_data, stores, tmp_path, mlflow_server):
-    cfg = studies.SearchConfig(
+    cfg = search.SearchOptions(
         "imdb", space_file(tmp_path, TINY_SPACE), n_trials=2, tracking_uri=mlflow_server
     )
-    outcome = studies.run_study(cfg)
+    outcome = search.run_search(cfg)
     parents, children = runs_of(mlflow_server, "imdb")
     assert len(parents) == 1 and len(children) == 2
     assert {c.data.tags["trial_state"] for c in children} == {"COMPLETE"}

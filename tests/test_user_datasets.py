@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.datasets import dataset_name, describe, load_dataset, registry
 from pipeline.errors import UserError
-from tests.test_study import runs_of, space_file
+from tests.conftest import runs_of, space_file
 
 WORDS = {"good": "great wonderful loved", "bad": "awful boring hated", "meh": "fine average"}
 

@@ -4,24 +4,28 @@ from pipeline.datasets.registry import (
     SPECS,
     DataOptions,
     Dataset,
+    Spec,
     Split,
     dataset_name,
     describe,
-    get_spec,
     load_dataset,
+    resolve,
+    resolve_all,
     with_options,
 )
 from pipeline.datasets.text import TextSettings
 
 __all__ = [
     "SPECS",
+    "Spec",
     "DataOptions",
     "Dataset",
     "Split",
     "TextSettings",
     "dataset_name",
     "describe",
-    "get_spec",
     "load_dataset",
+    "resolve",
+    "resolve_all",
     "with_options",
 ]

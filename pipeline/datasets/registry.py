@@ -7,58 +7,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from pipeline import settings as paths
 from pipeline.datasets import boston, imdb, reuters, text, user
 from pipeline.datasets.archives import Source, fetch
+from pipeline.datasets.types import DataOptions, Dataset, Split
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
 SHUFFLE_SEED = 113  # the seed Keras' imdb / reuters / boston_housing loaders shuffle with
 TEST_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class Split:
-    x: Any  # scipy.sparse.csr_matrix (text) or np.ndarray (tabular), float32
-    y: np.ndarray
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def take(self, rows) -> Split:
-        return Split(self.x[rows], self.y[rows])
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    task: str  # "binary" | "multiclass" | "regression"
-    train: Split
-    val: Split | None  # None: validate by k-fold over train
-    test: Split
-    class_names: tuple[str, ...]
-    k_folds: int = 0
-
-    @property
-    def n_features(self) -> int:
-        return self.train.x.shape[1]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-
-@dataclass(frozen=True)
-class DataOptions:
-    """Everything that changes the features; later searches vary these."""
-
-    text: text.TextSettings = text.TextSettings()
-    with_title: bool = False  # reuters: prepend the headline to the body (not the seeds' text)
-    k_folds: int = 4  # boston_housing
 
 
 @dataclass(frozen=True)
@@ -71,6 +31,15 @@ class Spec:
     n_classes: int
     build: Callable[[Path, Path, DataOptions], Dataset]
     class_names: tuple[str, ...] = ()  # user datasets: read before any vectorizing
+
+    @property
+    def is_user(self) -> bool:
+        return isinstance(self.source, user.UserSource)
+
+    @property
+    def default_space(self) -> str:
+        """The search space a dataset uses unless told: its own, or the generic text one."""
+        return "text" if self.is_user else self.name
 
 
 def shuffled(n: int) -> np.ndarray:
@@ -226,7 +195,9 @@ def dataset_name(name: str, text_col: str | None = None, label_col: str | None =
     return name
 
 
-def get_spec(name: str) -> Spec:
+def resolve(name: str, text_col: str | None = None, label_col: str | None = None) -> Spec:
+    """The dataset a user named (built-in, `folder:PATH` or `csv:PATH`), checked once."""
+    name = dataset_name(name, text_col, label_col)
     if user.is_user(name):
         return _user_spec(user.parse(name))
     if name not in SPECS:
@@ -237,11 +208,19 @@ def get_spec(name: str) -> Spec:
     return SPECS[name]
 
 
-def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
+def resolve_all(names: list[str] | None, text_col=None, label_col=None) -> list[Spec]:
+    """The named datasets (the columns apply to the csv: ones), or every built-in one."""
+    if not names:
+        return list(SPECS.values())
+    return [resolve(n, text_col, label_col) if user.is_user(n) else resolve(n) for n in names]
+
+
+def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dataset:
     """Read (or download) the archive, split as the seed notebooks do, vectorize, cache."""
-    spec = get_spec(name)
+    spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
+    options = options or DataOptions()
     data_dir = paths.data_dir()
-    if isinstance(spec.source, user.UserSource):
+    if spec.is_user:
         return spec.build(spec.source.path, data_dir, options)
     location = fetch(spec.source, data_dir)
     return spec.build(location, data_dir, options)
@@ -255,11 +234,11 @@ def with_options(options: DataOptions, **changes) -> DataOptions:
     return replace(options, text=replace(options.text, **text_changes), **other)
 
 
-def describe(name: str) -> dict:
+def describe(dataset: Spec | str) -> dict:
     """One row of `pipeline datasets`: sizes of the local data, or the official ones."""
-    spec = get_spec(name)
+    spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
     data_dir = paths.data_dir()
-    mine = isinstance(spec.source, user.UserSource)
+    mine = spec.is_user
     location = spec.source.path if mine else spec.source.local(data_dir)
     row = {"name": spec.name, "task": spec.task}
     if location is None:
@@ -272,8 +251,8 @@ def describe(name: str) -> dict:
             "n_features": spec.n_features,
             "source": spec.source.describe(data_dir),
         }
-    cached = _cache_file(name, location, data_dir, DataOptions()).is_file()
-    data = load_dataset(name)
+    cached = _cache_file(spec.name, location, data_dir, DataOptions()).is_file()
+    data = load_dataset(spec)
     source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"
     return row | {
         "n_train": len(data.train),

@@ -1,4 +1,4 @@
-"""Train one configuration on a dataset and evaluate it: the body of every trial."""
+"""Train one configuration on a dataset and evaluate it with Keras: the body of every trial."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from sklearn.model_selection import KFold
 
 from pipeline import stopping
 from pipeline.datasets import Dataset, Split
-from pipeline.models import build_model, task_metric
-from pipeline.spaces import layer_units
+from pipeline.metrics import task_metric, val_metric
+from pipeline.models import build_model, keras_metric
 
 EVAL_BATCH = 8192
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, logs) -> stop now?
@@ -58,10 +58,6 @@ def configure_devices() -> str:
     return f"GPU x{len(gpus)}" if gpus else "CPU"
 
 
-def metric_name(task: str) -> str:
-    return "mae" if task == "regression" else "accuracy"
-
-
 def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarray:
     if params["loss"] == "categorical_crossentropy":
         return keras.utils.to_categorical(y, data.n_classes)
@@ -91,8 +87,8 @@ class _Validation(keras.callbacks.Callback):
         self.x, self.y, self.task = x, y, task
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        figures, _ = evaluate(self.model, self.x, self.y, self.task)
-        logs.update({f"val_{k}": v for k, v in figures.items()})
+        values, _ = evaluate(self.model, self.x, self.y, self.task)
+        logs.update({f"val_{k}": v for k, v in values.items()})
 
 
 class _EpochReporter(keras.callbacks.Callback):
@@ -171,7 +167,7 @@ def train_and_evaluate(
     """
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    metric = "val_" + metric_name(data.task)
+    metric = val_metric(data.task)
     histories, models, start = [], [], time.perf_counter()
     for i, (train, val) in enumerate(folds(data)):
         models.append(_model(params, data))
@@ -211,8 +207,8 @@ def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verb
         keras.utils.set_random_seed(seed)
         model = _model(params, data)
         _fit(model, params, data, data.train, None, result.epochs_run, verbose=verbose)
-    figures, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
-    result.test = {f"test_{k}": v for k, v in figures.items()}
+    values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
+    result.test = {f"test_{k}": v for k, v in values.items()}
     result.model, result.test_true, result.test_pred = model, data.test.y, pred
     result.latency_ms = latency_ms(model, data.test.x)
 
@@ -267,14 +263,6 @@ def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict
         loss = FROM_LOGITS[model.loss](y_true, z, from_logits=True)
     else:
         loss = keras.losses.get(model.loss)(y_true, pred)
-    metric = task_metric(task, model.loss)
+    metric = keras_metric(task, model.loss)
     metric.update_state(y_true, pred)
-    return {"loss": float(np.mean(loss)), metric_name(task): float(metric.result())}, pred
-
-
-def describe_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Params as logged: units as "16,16" and one entry per layer."""
-    units = layer_units(params)
-    flat = {k: v for k, v in params.items() if k != "units"}
-    flat |= {"n_layers": len(units), "units": ",".join(map(str, units))}
-    return flat | {f"units_{i}": u for i, u in enumerate(units, start=1)}
+    return {"loss": float(np.mean(loss)), task_metric(task): float(metric.result())}, pred

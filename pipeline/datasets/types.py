@@ -1,0 +1,51 @@
+"""The values a dataset loads into: splits of features and labels, and the options that
+change the features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.datasets import text
+
+
+@dataclass(frozen=True)
+class Split:
+    x: Any  # scipy.sparse.csr_matrix (text) or np.ndarray (tabular), float32
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def take(self, rows) -> Split:
+        return Split(self.x[rows], self.y[rows])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    task: str  # "binary" | "multiclass" | "regression"
+    train: Split
+    val: Split | None  # None: validate by k-fold over train
+    test: Split
+    class_names: tuple[str, ...]
+    k_folds: int = 0
+
+    @property
+    def n_features(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Everything that changes the features; later searches vary these."""
+
+    text: text.TextSettings = text.TextSettings()
+    with_title: bool = False  # reuters: prepend the headline to the body (not the seeds' text)
+    k_folds: int = 4  # boston_housing

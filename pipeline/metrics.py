@@ -1,0 +1,47 @@
+"""Metric names, which way is better, and the second objectives: the one owner of each."""
+
+from __future__ import annotations
+
+from pipeline.errors import UserError
+
+# `--objective accuracy,params`: the second objective's name -> the metric a trial logs
+SECOND_OBJECTIVES = {"params": "n_params", "latency": "latency_ms"}
+_LOWER_IS_BETTER = ("loss", "mae", "mse", "n_params", "latency", "seconds")
+
+
+def task_metric(task: str) -> str:
+    """The metric a task is judged by: MAE for regression, accuracy for classification."""
+    return "mae" if task == "regression" else "accuracy"
+
+
+def val_metric(task: str) -> str:
+    return "val_" + task_metric(task)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Any metric name, as logged: `test_loss`, `final_val_mae`, `latency_ms`, ..."""
+    return any(word in metric for word in _LOWER_IS_BETTER)
+
+
+def direction(metric: str) -> str:
+    """Optuna's word for `metric`."""
+    return "minimize" if lower_is_better(metric) else "maximize"
+
+
+def parse_objectives(task: str, spec: str | None) -> tuple[str, ...]:
+    """`--objective`: the task's metric alone, or with `params` or `latency` (minimized)."""
+    metric = task_metric(task)
+    names = tuple(n.strip() for n in (spec or metric).split(","))
+    if names[0] != metric or len(names) > 2 or any(n not in SECOND_OBJECTIVES for n in names[1:]):
+        raise UserError(f"--objective {spec!r}: use {metric}, {metric},params or {metric},latency")
+    return names
+
+
+def logged_metric(objective: str) -> str:
+    """The metric an objective reads: `params` -> `n_params`; the task's metric as itself."""
+    return SECOND_OBJECTIVES.get(objective, objective)
+
+
+def directions(objectives: tuple[str, ...]) -> list[str]:
+    """Optuna's directions for a study's objectives."""
+    return [direction(logged_metric(name)) for name in objectives]

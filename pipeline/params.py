@@ -1,0 +1,109 @@
+"""Trial parameters: sampled from a space, flattened for logging, turned into data options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.datasets import DataOptions, with_options
+from pipeline.errors import UserError
+from pipeline.spaces import FAMILY_PARAMS, REPRESENTATION, Param, Space
+
+EMBEDDING_SEQUENCE_LENGTH = 200  # token ids per text when a space does not say
+
+
+def suggest(trial, space: Space) -> dict[str, Any]:
+    """Trial parameters: the defaults, overridden by what the trial samples from the space."""
+    params = dict(space.defaults)
+    for p in space.params:
+        if p.name in _unused(params):
+            continue
+        if p.name == "units" and p.per_layer:
+            n = int(params.get("n_layers", 1))
+            params["units"] = [_suggest_one(trial, p, f"units_{i}") for i in range(1, n + 1)]
+        else:
+            params[p.name] = _suggest_one(trial, p, p.name)
+    if "n_layers" in params and isinstance(params.get("units"), int):
+        params["units"] = [params["units"]] * int(params["n_layers"])
+    return for_family(params)
+
+
+def _suggest_one(trial, p: Param, name: str) -> Any:
+    if p.kind == "int":
+        return trial.suggest_int(name, p.low, p.high, step=p.step or 1, log=p.log)
+    if p.kind == "float":
+        return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+    if p.kind == "categorical":
+        return trial.suggest_categorical(name, list(p.choices))
+    return p.value
+
+
+def for_family(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without the other model families' params."""
+    return {k: v for k, v in params.items() if k not in _unused(params)}
+
+
+def _unused(params: dict[str, Any]) -> tuple[str, ...]:
+    """The other model families' params (none when the space has no `family`)."""
+    family = params.get("family")
+    return tuple(n for f, names in FAMILY_PARAMS.items() if family and f != family for n in names)
+
+
+def grid(space: Space) -> dict[str, list]:
+    """The space as Optuna's GridSampler wants it; floats need a step to be enumerable."""
+    out = {}
+    for p in space.params:
+        if p.kind == "fixed":
+            continue
+        values = list(p.choices) if p.kind == "categorical" else _enumerate(space, p)
+        names = [p.name]
+        if p.name == "units" and p.per_layer:
+            most = max(
+                [q.high for q in space.params if q.name == "n_layers" and q.high]
+                or [space.defaults.get("n_layers", 1)]
+            )
+            names = [f"units_{i}" for i in range(1, int(most) + 1)]
+        out |= {name: values for name in names}
+    return out
+
+
+def _enumerate(space: Space, p: Param) -> list:
+    if p.kind == "float" and not p.step:
+        raise UserError(f"{space.path}: search.{p.name}: the grid sampler needs a step for floats")
+    step = p.step or 1
+    count = int(round((p.high - p.low) / step)) + 1
+    return [p.low + i * step for i in range(count)]
+
+
+def layer_units(params: dict[str, Any]) -> list[int]:
+    """Units per hidden layer from `units` (a list, "16,32" or one int) and `n_layers`."""
+    units = params.get("units", 16)
+    if isinstance(units, str):
+        units = [int(u) for u in units.split(",") if u.strip()]
+    if isinstance(units, int):
+        units = [units]
+    units = list(units)
+    n_layers = params.get("n_layers", len(units))
+    if len(units) == 1:
+        units = units * n_layers
+    if len(units) != n_layers:
+        raise ValueError(f"n_layers={n_layers} but {len(units)} units given ({units})")
+    return units
+
+
+def describe_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as logged: units as "16,16" and one entry per layer."""
+    units = layer_units(params)
+    flat = {k: v for k, v in params.items() if k != "units"}
+    flat |= {"n_layers": len(units), "units": ",".join(map(str, units))}
+    return flat | {f"units_{i}": u for i, u in enumerate(units, start=1)}
+
+
+def data_options(params: dict[str, Any]) -> DataOptions:
+    """The feature settings a trial's params ask for (the seeds' defaults otherwise): bags of
+    words for the mlp family; token ids or, with an encoder, its vectors for embeddings."""
+    changes = {k: params[k] for k in REPRESENTATION if k in params}
+    if params.get("family") == "embedding" and params.get("encoder"):
+        changes = {"output_mode": "encoder", "encoder": params["encoder"]}
+    elif params.get("family") == "embedding":
+        changes = {"output_mode": "int", "sequence_length": EMBEDDING_SEQUENCE_LENGTH} | changes
+    return with_options(DataOptions(), **changes)

@@ -1,0 +1,29 @@
+"""Searches and seed tables as Optuna studies logged to MLflow: a plan is built once
+(`planning`), run by the `runner` here or in `workers`, one `objective` call per trial,
+with `records` saying what MLflow receives and `studies` owning the Optuna set-up."""
+
+from pipeline.search.planning import SearchOptions, reproduce_plan, search_plan, train_plan
+from pipeline.search.reproduce import reproduce
+from pipeline.search.runner import Interrupted, Outcome, run
+from pipeline.search.studies import finished
+from pipeline.search.train import train_once
+
+
+def run_search(options: SearchOptions) -> Outcome:
+    """`pipeline search` without the command line: plan, then run."""
+    return run(search_plan(options))
+
+
+__all__ = [
+    "Interrupted",
+    "Outcome",
+    "SearchOptions",
+    "finished",
+    "reproduce",
+    "reproduce_plan",
+    "run",
+    "run_search",
+    "search_plan",
+    "train_once",
+    "train_plan",
+]

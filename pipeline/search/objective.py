@@ -1,0 +1,111 @@
+"""One trial, as Optuna's `objective(trial)`: take its params from the plan, train with the
+pruner listening to every epoch, and record it as a child run of the invocation's parent."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import optuna
+
+from pipeline import datasets, metrics, params, tracking
+from pipeline.search.plan import Plan, Slot
+from pipeline.search.records import BestModel, TrialRecorder, final_metrics, model_summary
+
+
+class Objective:
+    def __init__(self, plan: Plan, data: DataCache, tracker, slot: Slot, best: BestModel) -> None:
+        self.plan, self.data, self.tracker, self.slot, self.best = plan, data, tracker, slot, best
+        self.recorder = TrialRecorder(tracker, data.default.class_names)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        values, seed = self.plan.trials.params_of(trial), self.plan.trials.seed_of(trial)
+        run_id = self._start_run(trial, values, seed)
+        result = self._train(trial, values, seed, run_id)
+        state = "PRUNED" if result.stopped_by == "pruned" else "COMPLETE"
+        self._remember(trial, result)
+        summary = model_summary(result.model) if result.model is not None else None
+        try:
+            self.recorder.record(run_id, trial.number, result, summary, state)
+        except Exception as error:  # the trial fails with its record, not the next one
+            trial.set_user_attr("error", f"recording in MLflow: {error}")
+            with contextlib.suppress(Exception):
+                self.tracker.fail(run_id, error)
+            raise
+        if state == "PRUNED":
+            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        if len(self.plan.objectives) > 1:
+            second = metrics.logged_metric(self.plan.objectives[1])
+            return result.val_value, getattr(result, second)
+        return result.val_value
+
+    def close(self) -> None:
+        self.recorder.close()
+
+    def _start_run(self, trial: optuna.Trial, values: dict[str, Any], seed: int) -> str:
+        tags = self.plan.tags | {
+            tracking.TRIAL_NUMBER: trial.number,
+            tracking.TRIAL_STATE: "RUNNING",
+            tracking.WORKER_PID: os.getpid(),
+        }
+        slot = self.slot
+        name = f"trial-{trial.number}"
+        run_id = self.tracker.start_run(slot.experiment_id, name, slot.parent_run_id, tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        self.tracker.log_params(run_id, params.describe_params(values) | {"seed": seed})
+        return run_id
+
+    def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
+        # deferred: a worker process quiets TensorFlow's start-up before Keras is imported
+        from pipeline.training import train_and_evaluate
+
+        hook = None
+        if len(self.plan.objectives) == 1:  # Optuna prunes single-objective studies only
+            hook = pruning_hook(trial, metrics.val_metric(self.plan.dataset.task))
+        try:
+            data = self.data.get(params.data_options(values))
+            verbose = 2 if self.plan.verbose else 0
+            return train_and_evaluate(values, data, seed=seed, on_epoch=hook, verbose=verbose)
+        except BaseException as error:
+            trial.set_user_attr("error", str(error) or type(error).__name__)
+            self.tracker.fail(run_id, error)
+            raise
+
+    def _remember(self, trial: optuna.Trial, result) -> None:
+        trial.set_user_attr("val_metric", result.val_metric)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("seconds", round(result.seconds, 2))
+        for key, value in final_metrics(result).items():
+            trial.set_user_attr(key, value)
+        if result.stopped_by != "pruned":
+            self.best.offer(result)
+
+
+def pruning_hook(trial: optuna.Trial, metric: str):
+    """Each epoch's validation metric to the pruner; True when it says stop."""
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> bool:
+        trial.report(logs[metric], step=epoch + 1)
+        return trial.should_prune()
+
+    return on_epoch
+
+
+class DataCache:
+    """The dataset in each representation a trial asks for (vocabulary, n-grams, output
+    mode, headline), loaded once per process: read from the disk cache, a few kept here."""
+
+    def __init__(self, spec: datasets.Spec, default: datasets.Dataset | None = None) -> None:
+        self.spec = spec
+        self.default = default or datasets.load_dataset(spec)
+        self.others: dict[datasets.DataOptions, datasets.Dataset] = {}
+
+    def get(self, options: datasets.DataOptions) -> datasets.Dataset:
+        if options == datasets.DataOptions():
+            return self.default
+        if options not in self.others:
+            if len(self.others) >= 3:  # a few in memory; the rest stay on disk
+                self.others.pop(next(iter(self.others)))
+            self.others[options] = datasets.load_dataset(self.spec, options)
+        return self.others[options]

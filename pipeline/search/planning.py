@@ -1,0 +1,171 @@
+"""Plans from what a user asked for: every check happens here, once, before anything is
+created; the runner and the workers then trust the plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline import datasets, metrics, params, settings, spaces, tables, tracking
+from pipeline.errors import UserError
+from pipeline.search import studies, workers
+from pipeline.search.plan import Plan, SpaceTrials, Stores, TableTrials, TrainPlan
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """`pipeline search`'s options, as typed (None: the default)."""
+
+    dataset: str
+    space: str | Path | None = None
+    n_trials: int = 30
+    timeout: float | None = 600
+    study: str | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    storage: str | None = None
+    tracking_uri: str | None = None
+    verbose: bool = False
+    workers: int = 1
+    heartbeat: int = 10
+    objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
+    text_col: str | None = None
+    label_col: str | None = None
+
+
+def search_plan(options: SearchOptions) -> Plan:
+    """The study that `pipeline search` runs."""
+    spec = datasets.resolve(options.dataset, options.text_col, options.label_col)
+    path = find_space(spec, options.space)
+    at_least_one("--n-trials", options.n_trials)
+    space = spaces.load(path, task=spec.task)
+    if space.dataset and space.dataset != spec.name:
+        raise UserError(f"{path}: written for dataset {space.dataset!r}, not {spec.name!r}")
+    if "embedding" in space.families() and spec.task == "regression":
+        raise UserError(f"{path}: the embedding family needs a text dataset")
+    trials = SpaceTrials(space, options.sampler, options.pruner, options.seed)
+    studies.make_sampler(trials)  # a bad sampler fails before the study exists
+    studies.make_pruner(options.pruner)
+    objectives = metrics.parse_objectives(spec.task, options.objective)
+    stores = _stores(options.storage, options.tracking_uri, options.workers)
+    name = options.study or spec.name
+    plan = Plan(
+        name,
+        spec,
+        trials,
+        options.n_trials,
+        stores,
+        objectives,
+        timeout=options.timeout,
+        workers=options.workers,
+        heartbeat=options.heartbeat,
+        verbose=options.verbose,
+        parent_params={
+            "dataset": spec.name,
+            "space": str(path),
+            "n_trials": options.n_trials,
+            "timeout": options.timeout,
+            "seed": options.seed,
+            "storage": settings.mask(stores.storage),
+        },
+    )
+    return _with_tags(plan, sampler=options.sampler)
+
+
+def reproduce_plan(
+    table: str,
+    seeds: int = 3,
+    study: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    verbose: bool = False,
+    n_workers: int = 1,
+) -> Plan:
+    """A grid study that trains every row of a seed table `seeds` times."""
+    path = tables.resolve(table, settings.search_spaces_dir() / "tables")
+    seed_table = tables.load(path, lambda name: datasets.resolve(name).task)
+    at_least_one("--seeds", seeds)
+    spec = datasets.resolve(seed_table.dataset)
+    trials = TableTrials(seed_table, seeds)
+    plan = Plan(
+        study or f"reproduce-{seed_table.name}",
+        spec,
+        trials,
+        len(seed_table.rows) * seeds,
+        _stores(storage, tracking_uri, n_workers),
+        (metrics.task_metric(spec.task),),
+        workers=n_workers,
+        verbose=verbose,
+        parent_params={
+            "table": seed_table.name,
+            "dataset": spec.name,
+            "seeds": seeds,
+            "rows": len(seed_table.rows),
+        },
+    )
+    return _with_tags(plan, sampler="grid", table=seed_table.name)
+
+
+def train_plan(
+    dataset: str,
+    overrides: dict[str, Any],
+    space: str | Path | None = None,
+    seed: int = 0,
+    tracking_uri: str | None = None,
+    verbose: bool = False,
+    text_col: str | None = None,
+    label_col: str | None = None,
+) -> TrainPlan:
+    """One configuration: the space's defaults (the seed recipe) with `overrides`."""
+    spec = datasets.resolve(dataset, text_col, label_col)
+    base = spaces.load(find_space(spec, space), task=spec.task)
+    merged = {**base.defaults, **overrides}
+    checked = spaces.parse({"defaults": merged}, "arguments", spec.task).defaults
+    values = params.for_family(dict(checked))
+    return TrainPlan(spec, values, seed, settings.tracking_uri(tracking_uri), verbose)
+
+
+def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:
+    """`--space`: a file, or a name in search_spaces/; by default the dataset's own."""
+    path = spaces.resolve(str(space or spec.default_space), settings.search_spaces_dir())
+    if not path.is_file():
+        raise UserError(f"search space {path} not found")
+    return path
+
+
+def at_least_one(option: str, value: int) -> None:
+    if value < 1:
+        raise UserError(f"{option} must be at least 1, got {value}")
+
+
+def _stores(storage: str | None, tracking_uri: str | None, n_workers: int) -> Stores:
+    stores = Stores(settings.storage_url(storage), settings.tracking_uri(tracking_uri))
+    check_workers(stores.storage, n_workers)
+    return stores
+
+
+def check_workers(storage_url: str, n_workers: int) -> None:
+    """SQLite serves a few local processes; on a network filesystem its locks are unsafe."""
+    at_least_one("--workers", n_workers)
+    database = settings.sqlite_path(storage_url)
+    if n_workers == 1 or database is None:
+        return
+    folder = database.resolve().parent
+    if n_workers > 8 or workers.on_network_filesystem(folder):
+        raise UserError(
+            f"{n_workers} workers on SQLite in {folder} are not safe (network "
+            "filesystem or more than 8 workers); use --storage postgresql://..."
+        )
+
+
+def _with_tags(plan: Plan, **extra: str) -> Plan:
+    """The tags every run of the plan carries: study, sampler, pruner, objectives, ..."""
+    tags = {
+        tracking.STUDY: plan.study,
+        **extra,
+        "pruner": plan.pruner,
+        tracking.OBJECTIVES: ",".join(plan.objectives),
+    }
+    return replace(plan, tags=tags)

@@ -1,0 +1,195 @@
+"""Run a plan: open its study and one MLflow parent run, run the missing trials here or in
+worker processes, sweep what dead workers left behind, then record the summary."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from pipeline import datasets, metrics, report, stopping, tracking
+from pipeline.errors import UserError
+from pipeline.search import studies, workers
+from pipeline.search.objective import DataCache, Objective
+from pipeline.search.plan import Plan, Slot
+from pipeline.search.records import BestModel, record_parent
+
+log = logging.getLogger("pipeline")
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the study; the message says how to resume."""
+
+
+@dataclass
+class Outcome:
+    study: optuna.Study
+    parent_run_id: str | None
+    ran: int  # trials this invocation started
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # the top trials
+    data: datasets.Dataset | None = None  # as loaded for the trials (seeds' representation)
+
+
+def run(plan: Plan) -> Outcome:
+    """Bring the plan's study to `n_trials` finished trials, logged under one parent run."""
+    studies.quiet_optuna(plan.verbose)
+    data, tracker = preflight(plan)
+    study = studies.open_study(plan)
+    if studies.finished(study) >= plan.n_trials:
+        log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
+        return Outcome(study, None, 0, report.trials_frame(study, top=10), data)
+    experiment_id = tracker.experiment(plan.dataset.name)
+    tags = plan.tags | {tracking.KIND: plan.kind, "workers": plan.workers}
+    parent_id = tracker.start_run(experiment_id, f"{plan.study}-{plan.kind}", tags=tags)
+    tracker.log_params(parent_id, plan.parent_params)
+    before = len(study.trials)
+    with tempfile.TemporaryDirectory() as folder:
+        slot = Slot(experiment_id, parent_id, folder, quota=plan.n_trials - studies.finished(study))
+        _run_trials(study, plan, slot, data, tracker)
+        sweep(study, tracker, plan)
+        table = report.trials_frame(study, top=10)
+        record_parent(tracker, parent_id, study, table, Path(folder))
+    tracker.end_run(parent_id, tracking.FINISHED)
+    return Outcome(study, parent_id, len(study.trials) - before, table, data)
+
+
+def preflight(plan: Plan) -> tuple[datasets.Dataset, tracking.Tracker]:
+    """Read the data and reach the tracking store before any study or run exists, so a bad
+    archive or an unreachable server leaves nothing half-written."""
+    data = datasets.load_dataset(plan.dataset)
+    tracker = tracking.Tracker(plan.stores.tracking)
+    tracker.experiment(plan.dataset.name)
+    return data, tracker
+
+
+def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) -> None:
+    """The trials, here or in `plan.workers` processes; the parent run ends KILLED on
+    Ctrl-C, FAILED on an error (a lost storage becomes one line saying how to resume)."""
+    progress = Progress(study, plan.n_trials)
+    try:
+        if plan.workers > 1:
+            shares = workers.quotas(slot.quota, plan.workers)
+            slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
+            workers.run(work_in_process, [(plan, s) for s in slots], progress)
+            _run_leftovers(study, plan, slot, progress, data)
+        else:
+            work(study, plan, slot, progress, data)
+    except KeyboardInterrupt:
+        tracker.end_run(slot.parent_run_id, tracking.KILLED)
+        raise Interrupted(
+            f"interrupted; run the same command again to resume study {plan.study!r} "
+            f"({studies.finished(study)}/{plan.n_trials} trials done)"
+        ) from None
+    except BaseException as error:
+        tracker.end_run(slot.parent_run_id, tracking.FAILED)
+        lost = studies.storage_error(error)
+        if lost is None:
+            raise
+        raise UserError(
+            f"lost the Optuna storage ({str(lost).strip().splitlines()[0][:200]}); finished "
+            "trials are saved: run the same command again once it is back"
+        ) from None
+    finally:
+        progress.close()
+
+
+def _run_leftovers(study, plan: Plan, slot: Slot, progress, data) -> None:
+    """A worker died (its quota unmet): run the missing trials here, so the study ends
+    with exactly `n_trials` finished ones."""
+    missing = plan.n_trials - studies.finished(study)
+    if missing > 0:
+        log.warning("workers left %d trials unfinished; running them here", missing)
+        work(study, plan, replace(slot, index=plan.workers, quota=missing), progress, data)
+
+
+def work_in_process(plan: Plan, slot: Slot) -> None:
+    """A worker process: its own connection to the study, then its share of the trials."""
+    work(studies.open_study(plan, worker=slot.index), plan, slot)
+
+
+def work(
+    study: optuna.Study,
+    plan: Plan,
+    slot: Slot,
+    progress: Progress | None = None,
+    data: datasets.Dataset | None = None,
+) -> None:
+    """Run trials until this slot's quota or the study's `n_trials` is reached."""
+    from pipeline.training import configure_devices  # deferred: after TensorFlow is quieted
+
+    cache = DataCache(plan.dataset, data)
+    plan = replace(plan, tags=plan.tags | {tracking.DEVICE: configure_devices()})
+    minimize = metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
+    best = BestModel(Path(slot.folder), slot.index, minimize)
+    objective = Objective(plan, cache, tracking.Tracker(plan.stores.tracking), slot, best)
+    rules = StopRules(plan.n_trials, slot.quota)
+    callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
+    try:
+        study.optimize(
+            objective,
+            timeout=plan.timeout,
+            catch=(Exception,),
+            callbacks=callbacks,
+            gc_after_trial=True,
+        )
+    finally:
+        objective.close()
+
+
+def sweep(study: optuna.Study, tracker: tracking.Tracker, plan: Plan) -> None:
+    """Trials of dead workers become FAIL (and are retried); MLflow runs left RUNNING by a
+    trial that Optuna no longer runs are set KILLED."""
+    running = studies.fail_stale_trials(study)
+    for run in tracker.trial_runs(plan.dataset.name, plan.study, running=True):
+        if int(run["tags"][tracking.TRIAL_NUMBER]) not in running:
+            tracker.fail(run["run_id"], "worker lost", tracking.KILLED)
+
+
+class Progress:
+    """A bar of the study's finished trials (every worker's), with the best value so far."""
+
+    def __init__(self, study: optuna.Study, n_trials: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.study = study
+        self.bar = tqdm(
+            total=n_trials,
+            initial=studies.finished(study),
+            unit="trial",
+            desc=f"study {study.study_name}",
+            dynamic_ncols=True,
+        )
+
+    def __call__(self) -> None:
+        self.bar.n = studies.finished(self.study)
+        self.bar.set_postfix_str(studies.best_text(self.study), refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class StopRules:
+    """Stop when this worker has finished its quota of trials, when the study has
+    `n_trials` finished trials, or after `max_failures` failed trials in a row here."""
+
+    def __init__(self, n_trials: int, quota: int, max_failures: int = 5) -> None:
+        self.n_trials, self.quota, self.max_failures = n_trials, quota, max_failures
+        self.done = self.failures = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        stopping.check()  # Ctrl-C / SIGTERM between two trials: start no other
+        failed = trial.state == optuna.trial.TrialState.FAIL
+        self.failures = self.failures + 1 if failed else 0
+        self.done += trial.state in studies.DONE
+        if failed:
+            log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get("error", "?"))
+        if (self.quota and self.done >= self.quota) or studies.finished(study) >= self.n_trials:
+            study.stop()
+        elif self.failures >= self.max_failures:
+            log.warning("stopping after %d failed trials in a row", self.failures)
+            study.stop()

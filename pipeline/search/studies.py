@@ -1,0 +1,174 @@
+"""The Optuna side of a plan: storage with heartbeats, sampler, pruner, the study itself."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import optuna
+import sqlalchemy
+
+from pipeline import metrics, params, settings, tracking
+from pipeline.errors import UserError
+from pipeline.search.plan import Plan, SpaceTrials, TableTrials
+
+log = logging.getLogger("pipeline")
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+# Worker i seeds its sampler with seed + resumes + i * this prime, so no two workers (nor a
+# worker and a later resume of the same study) propose the same sequence of trials.
+WORKER_SEED_STRIDE = 7919
+
+
+def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
+    """Create the plan's study, or load it to resume; the sampler seed moves on with each
+    resume and each worker."""
+    storage = open_storage(plan.stores.storage, plan.heartbeat, RetryStale(plan.stores.tracking))
+    try:
+        existing = len(optuna.load_study(study_name=plan.study, storage=storage).trials)
+    except KeyError:
+        existing = 0
+    wanted = metrics.directions(plan.objectives)
+    study = optuna.create_study(
+        study_name=plan.study,
+        storage=storage,
+        load_if_exists=True,
+        directions=wanted,
+        sampler=make_sampler(plan.trials, existing, worker),
+        pruner=make_pruner(plan.pruner),
+    )
+    if [d.name.lower() for d in study.directions] != wanted:
+        raise UserError(
+            f"study {plan.study!r} exists with other objectives or directions; choose --study NAME"
+        )
+    study.set_user_attr("val_metric", metrics.val_metric(plan.dataset.task))
+    study.set_user_attr("objectives", list(plan.objectives))
+    return study
+
+
+def make_sampler(
+    trials: SpaceTrials | TableTrials, done: int = 0, worker: int = 0
+) -> optuna.samplers.BaseSampler:
+    if isinstance(trials, TableTrials):
+        return optuna.samplers.GridSampler(trials.grid(), seed=worker)
+    seed = trials.seed + done + WORKER_SEED_STRIDE * worker
+    if trials.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if trials.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if trials.sampler == "grid":
+        return optuna.samplers.GridSampler(params.grid(trials.space), seed=seed)
+    raise UserError(f"unknown sampler {trials.sampler!r}; use one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UserError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}")
+
+
+class RetryStale:
+    """Called for a trial whose worker stopped beating (killed, machine lost): Optuna marks it
+    FAIL and queues a retry with the same params; its MLflow run, which MLflow would leave
+    RUNNING forever, is set KILLED."""
+
+    def __init__(self, tracking_uri: str, max_retry: int = 3) -> None:
+        self.tracking_uri = tracking_uri
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.retry(study, trial)
+        log.warning("trial %d lost its worker (no heartbeat): FAIL, queued again", trial.number)
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            tracker = tracking.Tracker(self.tracking_uri)
+            tracker.fail(run_id, "worker lost: no heartbeat", tracking.KILLED)
+
+
+def open_storage(
+    url: str, heartbeat: int = 0, on_stale: RetryStale | None = None
+) -> optuna.storages.BaseStorage:
+    """Optuna's RDB storage; with `heartbeat` seconds, trials of dead workers are retried."""
+    if (database := settings.sqlite_path(url)) is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    # several local workers share one SQLite file: wait for its lock instead of failing
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    beats = {}
+    if heartbeat:
+        beats = {
+            "heartbeat_interval": heartbeat,
+            "grace_period": 3 * heartbeat,
+            "heartbeat_stale_trial_callback": on_stale,
+        }
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
+    except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
+        first = str(error).strip().splitlines()[0]
+        raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
+
+
+def fail_stale_trials(study: optuna.Study) -> set[int]:
+    """Trials whose worker died past the grace period become FAIL (and are retried); returns
+    the numbers of the trials still running."""
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    states = (optuna.trial.TrialState.RUNNING,)
+    return {t.number for t in study.get_trials(deepcopy=False, states=states)}
+
+
+def quiet_optuna(verbose: bool) -> None:
+    # failed trials get one line from StopRules; Optuna's own warning carries a traceback
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=DONE))
+
+
+def is_multi(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best trial; with two objectives, the Pareto trial best on the first one."""
+    if not is_multi(study):
+        try:
+            return study.best_trial
+        except ValueError:
+            return None
+    front = study.best_trials
+    if not front:
+        return None
+    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
+    return min(front, key=lambda t: sign * t.values[0])
+
+
+def best_text(study: optuna.Study) -> str:
+    """The best value so far, in a few words (for the progress bar)."""
+    if is_multi(study):
+        return f"{len(study.best_trials)} trials on the Pareto front"
+    best = best_trial(study)
+    if best is None:
+        return "no completed trial yet"
+    return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
+
+
+def storage_error(error: BaseException | None) -> BaseException | None:
+    """The storage error behind `error`, if any (Optuna 5.0 can mask a failed `tell` with an
+    UnboundLocalError raised in its own `finally`)."""
+    while error is not None:
+        if isinstance(error, STORAGE_ERRORS):
+            return error
+        error = error.__cause__ or error.__context__
+    return None

@@ -1,0 +1,125 @@
+"""Several worker processes on one study: each gets its share of trials, threads and GPUs.
+
+A worker is spawned with a picklable function and its arguments (the runner passes its own
+`work_in_process` with the plan and the worker's slot); nothing is looked up by name."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import quiet, stopping
+
+log = logging.getLogger("pipeline")
+
+
+def run(
+    target: Callable, argument_lists: Sequence[tuple], progress: Callable[[], None]
+) -> list[int]:
+    """Call `target(*arguments)` in one process per argument list (spawned, never forked:
+    TensorFlow state does not fork); wait for them while calling `progress()`, and stop them
+    all on Ctrl-C or SIGTERM. Returns their exit codes."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // len(argument_lists))
+    gpus = visible_gpus()
+    procs = [
+        context.Process(
+            target=_entry,
+            args=(target, arguments, threads, gpus[i % len(gpus)] if gpus else None),
+            name=f"pipeline-worker-{i}",
+        )
+        for i, arguments in enumerate(argument_lists)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        while any(proc.is_alive() for proc in procs):
+            progress()
+            time.sleep(1.0)
+            stopping.check()
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    progress()
+    return [proc.exitcode for proc in procs]
+
+
+def _entry(target: Callable, arguments: tuple, threads: int, gpu: str | None) -> None:
+    """A worker process: pin its GPU and threads before TensorFlow starts, then work."""
+    stopping.install(second_stops_now=False)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    quiet.import_tensorflow()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    try:
+        target(*arguments)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _stop(procs, grace: float = 60.0) -> None:
+    """SIGTERM each worker (its trial ends FAIL, its run KILLED), then wait, then kill."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+
+
+def quotas(remaining: int, workers: int) -> list[int]:
+    """Split `remaining` finished trials over `workers` as evenly as possible."""
+    return [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
+
+
+NETWORK_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "sshfs",
+    "fuse.sshfs",
+    "9p",
+    "lustre",
+    "gpfs",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+}
+
+
+def on_network_filesystem(folder: Path) -> bool:
+    """Is `folder` on a network filesystem (from /proc/mounts; False where unknown)?"""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return False
+    best = max(
+        (m for m in mounts if len(m) > 2 and folder.is_relative_to(m[1])),
+        key=lambda m: len(m[1]),
+        default=None,
+    )
+    return best is not None and best[2] in NETWORK_FILESYSTEMS
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids for CUDA_VISIBLE_DEVICES, without importing TensorFlow in this process."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU")]
