@@ -108,6 +108,10 @@ def search(
         str | None,
         typer.Option(help="accuracy (mae), or two: accuracy,params or accuracy,latency."),
     ] = None,
+    warm_start: Annotated[
+        list[str] | None,
+        typer.Option(help="Try first: a seed table's rows (blog-imdb) or study:NAME's best."),
+    ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
 ) -> None:
@@ -130,8 +134,9 @@ def search(
         workers,
         heartbeat,
         objective,
-        text_col,
-        label_col,
+        warm_start=tuple(warm_start or ()),
+        text_col=text_col,
+        label_col=label_col,
     )
     plan = search.search_plan(options)
     stopping.install()

@@ -27,6 +27,50 @@ def suggest(trial, space: Space) -> dict[str, Any]:
     return for_family(params)
 
 
+def trial_params(space: Space, config: dict[str, Any]) -> dict[str, Any]:
+    """A configuration as Optuna params of `space` (for `enqueue_trial`): units as units_1..n,
+    and only the values the space's distributions hold (the rest are not searched there)."""
+    units = layer_units(config)
+    out: dict[str, Any] = {}
+    for p in space.params:
+        if p.name == "units" and p.per_layer:
+            candidates = {f"units_{i}": u for i, u in enumerate(units, start=1)}
+        elif p.name == "units":
+            candidates = {"units": units[0]} if len(set(units)) == 1 else {}
+        elif p.name == "n_layers":
+            candidates = {"n_layers": len(units)}
+        else:
+            candidates = {p.name: config[p.name]} if p.name in config else {}
+        out |= {k: v for k, v in candidates.items() if holds(p, v)}
+    return out
+
+
+def restrict(space: Space, values: dict[str, Any]) -> dict[str, Any]:
+    """The Optuna params (of another study, say) that `space` could have sampled."""
+    by_name = {p.name: p for p in space.params}
+    out = {}
+    for name, value in values.items():
+        p = by_name.get("units" if name.startswith("units_") else name)
+        if p is not None and holds(p, value):
+            out[name] = value
+    return out
+
+
+def holds(p: Param, value: Any) -> bool:
+    """Can `p`'s distribution produce `value`?"""
+    if p.kind == "fixed":
+        return False
+    if p.kind == "categorical":
+        return any(value == c and type(value) is type(c) for c in p.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not p.low <= value <= p.high:
+        return False
+    if p.kind == "int":
+        return float(value).is_integer() and (value - p.low) % (p.step or 1) == 0
+    return not p.step or abs(round((value - p.low) / p.step) * p.step + p.low - value) < 1e-12
+
+
 def _suggest_one(trial, p: Param, name: str) -> Any:
     if p.kind == "int":
         return trial.suggest_int(name, p.low, p.high, step=p.step or 1, log=p.log)

@@ -65,7 +65,7 @@ DEFAULT_LOSS = {  # when a space leaves the loss out (a space for any text datas
     "multiclass": "sparse_categorical_crossentropy",
     "regression": "mse",
 }
-TOP_KEYS = ("dataset", "description", "defaults", "search")
+TOP_KEYS = ("dataset", "description", "defaults", "search", "warm_start")
 KIND_KEYS = {
     "int": {"low", "high", "step", "log"},
     "float": {"low", "high", "step", "log"},
@@ -93,9 +93,11 @@ class Space:
     description: str
     defaults: MappingProxyType
     params: tuple[Param, ...]
+    warm_start: tuple[dict, ...] = ()  # known configurations (defaults + changes) to try first
 
     def __reduce__(self):  # a MappingProxyType does not pickle: send a dict, wrap it again
-        return _space, (self.path, self.dataset, self.description, dict(self.defaults), self.params)
+        fields = (self.path, self.dataset, self.description, dict(self.defaults), self.params)
+        return _space, (*fields, self.warm_start)
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -108,8 +110,8 @@ class Space:
         return {self.defaults.get("family", "mlp")}
 
 
-def _space(path, dataset, description, defaults: dict, params) -> Space:
-    return Space(path, dataset, description, MappingProxyType(defaults), params)
+def _space(path, dataset, description, defaults: dict, params, warm_start) -> Space:
+    return Space(path, dataset, description, MappingProxyType(defaults), params, warm_start)
 
 
 def _fail(path: Path | str, key: str, problem: str) -> UserError:
@@ -153,7 +155,22 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
         str(raw.get("description", "")),
         MappingProxyType(dict(defaults)),
         params,
+        _warm_start(path, raw.get("warm_start") or [], defaults, task),
     )
+
+
+def _warm_start(path, entries: Any, defaults: dict, task: str | None) -> tuple[dict, ...]:
+    """`warm_start:` a list of changes to the defaults, each a configuration tried first."""
+    if not isinstance(entries, list):
+        raise _fail(path, "warm_start", "expected a list of mappings of params")
+    known = []
+    for i, entry in enumerate(entries, 1):
+        changes = _mapping(path, f"warm_start[{i}]", entry)
+        config = {**defaults, **changes}
+        for name, value in changes.items():
+            _check_value(path, f"warm_start[{i}].{name}", name, value, task)
+        known.append(config)
+    return tuple(known)
 
 
 def _mapping(path, key: str, value: Any) -> dict:

@@ -14,12 +14,15 @@ from pipeline.settings import mask, sqlite_path
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"  # run statuses
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"  # trial states (tag TRIAL_STATE)
+RUN_ID_ATTR = "mlflow_run_id"  # the Optuna trial attribute naming its MLflow run
 
 # Tags: the study and kind of every run; a trial run's number and Optuna state (RUNNING,
 # COMPLETE, PRUNED, FAIL), its error and worker; a parent run's best and Pareto trials.
 STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
 TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
-BEST_RUN_ID, PARETO_TRIALS = "best_run_id", "pareto_trials"
+BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
+WORKERS, ARTIFACTS_ERROR = "workers", "artifacts_error"
 PARENT_RUN_ID = "mlflow.parentRunId"
 _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
@@ -69,7 +72,7 @@ class Tracker:
         parent_id: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> str:
-        tags = {k: str(v) for k, v in (tags or {}).items()}
+        tags = {k: str(v)[:5000] for k, v in (tags or {}).items()}
         if parent_id:
             tags[PARENT_RUN_ID] = parent_id
         run = self._call(self.client.create_run, experiment_id, run_name=name, tags=tags)
@@ -114,7 +117,7 @@ class Tracker:
         if status is None:
             status = FAILED if isinstance(error, Exception | str) else KILLED
         message = error if isinstance(error, str) else (str(error) or type(error).__name__)
-        self.set_tags(run_id, {TRIAL_STATE: "FAIL", ERROR: message})
+        self.set_tags(run_id, {TRIAL_STATE: FAIL, ERROR: message})
         self.end_run(run_id, status)
 
     def end_run(self, run_id: str, status: str = FINISHED) -> None:

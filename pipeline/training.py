@@ -15,10 +15,10 @@ from sklearn.model_selection import KFold
 
 from pipeline import stopping
 from pipeline.datasets import Dataset, Split
-from pipeline.metrics import task_metric, val_metric
-from pipeline.models import build_model, keras_metric
+from pipeline.evaluation import evaluate, latency_ms
+from pipeline.metrics import lower_is_better, val_metric
+from pipeline.models import build_model
 
-EVAL_BATCH = 8192
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, logs) -> stop now?
 
 
@@ -34,6 +34,7 @@ class TrainResult:
     test: dict[str, float] = field(default_factory=dict)  # test_loss, test_accuracy|test_mae
     fold_values: list[float] = field(default_factory=list)
     stopped_by: str = ""  # "", "pruned" or "early_stopping"
+    best_epoch: int = 0  # the epoch whose weights the result keeps (1-based)
     n_params: int = 0
     latency_ms: float = 0.0  # to score 1,000 examples (test set, one eager forward pass)
     seconds: float = 0.0
@@ -46,22 +47,129 @@ class TrainResult:
         return len(self.history.get("loss", []))
 
 
-def configure_devices() -> str:
-    """Use a GPU when TensorFlow sees one (memory growth on), else the CPU; returns which."""
-    import tensorflow as tf
+def train_and_evaluate(
+    params: dict[str, Any],
+    data: Dataset,
+    seed: int = 0,
+    on_epoch: EpochHook | None = None,
+    verbose: int = 0,
+    keep_best: bool = False,
+) -> TrainResult:
+    """Fit one model per fold; the first fold reports each epoch to `on_epoch` (the pruner).
 
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        # RuntimeError: already initialised, so growth was set earlier in this process
-        with contextlib.suppress(RuntimeError):
-            tf.config.experimental.set_memory_growth(gpu, True)
-    return f"GPU x{len(gpus)}" if gpus else "CPU"
+    With k-fold validation (boston_housing) the objective is the mean over folds, and the
+    test figures come from a model retrained on the whole training split, as seed 004 does.
+    `keep_best`: score the epoch with the best validation metric (the mean over folds) and
+    keep its weights (k-fold: retrain for that many epochs); else the last epoch's.
+    """
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    metric = val_metric(data.task)
+    histories, models, start = [], [], time.perf_counter()
+    for i, (train, val) in enumerate(folds(data)):
+        models.append(_model(params, data))
+        history, pruned = _fit(
+            models[-1],
+            params,
+            data,
+            train,
+            val,
+            int(params["epochs"]),
+            on_epoch if i == 0 else None,
+            verbose,
+            keep_best,
+        )
+        histories.append(history)
+        if pruned:
+            break
+    history = _mean_history(histories)
+    best = _best_epoch(history[metric], lower_is_better(metric)) if keep_best else None
+    at = (best or len(history[metric])) - 1
+    result = TrainResult(
+        history=history,
+        val_metric=metric,
+        val_value=history[metric][at],
+        fold_values=[h[metric][at] for h in histories],
+        stopped_by="pruned" if pruned else "",
+        best_epoch=at + 1,
+        n_params=models[0].count_params(),
+        seconds=time.perf_counter() - start,
+    )
+    if not pruned:
+        if result.epochs_run < int(params["epochs"]):
+            result.stopped_by = "early_stopping"
+        _evaluate(result, params, data, models[0] if len(models) == 1 else None, seed, verbose)
+    return result
 
 
-def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarray:
-    if params["loss"] == "categorical_crossentropy":
-        return keras.utils.to_categorical(y, data.n_classes)
-    return y
+def _best_epoch(values: list[float], minimize: bool) -> int:
+    """1-based epoch of the best value (the first of equals)."""
+    finite = [v if math.isfinite(v) else math.inf * (1 if minimize else -1) for v in values]
+    return int(np.argmin(finite) if minimize else np.argmax(finite)) + 1
+
+
+def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verbose: int) -> None:
+    """Test metrics; with k-fold validation, of a model retrained on the whole training split."""
+    if model is None:
+        keras.utils.set_random_seed(seed)
+        model = _model(params, data)
+        _fit(model, params, data, data.train, None, result.best_epoch, verbose=verbose)
+    values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
+    result.test = {f"test_{k}": v for k, v in values.items()}
+    result.model, result.test_true, result.test_pred = model, data.test.y, pred
+    result.latency_ms = latency_ms(model, data.test.x)
+
+
+def _fit(
+    model,
+    params,
+    data,
+    train: Split,
+    val: Split | None,
+    epochs: int,
+    hook: EpochHook | None = None,
+    verbose: int = 0,
+    keep_best: bool = False,
+) -> tuple[dict, bool]:
+    """One Keras fit over all epochs; returns the history and whether the hook stopped it.
+    `keep_best`: end with the best validation epoch's weights."""
+    reporter = _EpochReporter(hook)
+    callbacks = [reporter, keras.callbacks.TerminateOnNaN()]
+    metric = val_metric(data.task)
+    if val is not None:  # first: the pruner and early stopping read what it adds
+        callbacks.insert(0, _Validation(val.x, labels_for(val.y, params, data), data.task))
+        if keep_best:
+            callbacks.append(_BestEpoch(metric))
+    patience = int(params.get("early_stopping_patience") or 0)
+    if patience and val is not None:
+        mode = "min" if lower_is_better(metric) else "max"
+        stop = keras.callbacks.EarlyStopping(monitor=metric, mode=mode, patience=patience)
+        callbacks.append(stop)
+    history = model.fit(
+        train.x,
+        labels_for(train.y, params, data),
+        batch_size=int(params["batch_size"]),
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    _check_finite(history.history)
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}, reporter.stopped
+
+
+def _mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch mean over folds (over the epochs every fold ran, with early stopping)."""
+    n = min(len(h["loss"]) for h in histories)
+    return {
+        k: [float(np.mean([h[k][e] for h in histories])) for e in range(n)] for k in histories[0]
+    }
+
+
+def _check_finite(history: dict[str, list]) -> None:
+    for key, values in history.items():
+        for epoch, value in enumerate(values, start=1):
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{key} became NaN/inf at epoch {epoch}")
 
 
 def folds(data: Dataset) -> list[tuple[Split, Split]]:
@@ -70,6 +178,12 @@ def folds(data: Dataset) -> list[tuple[Split, Split]]:
         return [(data.train, data.val)]
     splitter = KFold(n_splits=data.k_folds, shuffle=False)
     return [(data.train.take(a), data.train.take(b)) for a, b in splitter.split(data.train.y)]
+
+
+def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarray:
+    if params["loss"] == "categorical_crossentropy":
+        return keras.utils.to_categorical(y, data.n_classes)
+    return y
 
 
 def _model(params: dict[str, Any], data: Dataset) -> keras.Model:
@@ -91,6 +205,29 @@ class _Validation(keras.callbacks.Callback):
         logs.update({f"val_{k}": v for k, v in values.items()})
 
 
+class _BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best validation metric and puts them back
+    when training ends, so a trial is scored (and tested) on its best epoch, not on an
+    overfit last one. Keras' EarlyStopping(restore_best_weights) restores only when it
+    stops training early, so it cannot do this for a run that uses its whole budget."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__()
+        self.metric, self.minimize = metric, lower_is_better(metric)
+        self.best, self.weights = None, None
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        value = (logs or {}).get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or (value < self.best if self.minimize else value > self.best):
+            self.best, self.weights = value, self.model.get_weights()
+
+    def on_train_end(self, logs=None) -> None:
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
 class _EpochReporter(keras.callbacks.Callback):
     """Hands each epoch's logs to the hook (the pruner); stops training when it says so."""
 
@@ -108,161 +245,13 @@ class _EpochReporter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _fit(
-    model,
-    params,
-    data,
-    train: Split,
-    val: Split | None,
-    epochs: int,
-    hook: EpochHook | None = None,
-    verbose: int = 0,
-) -> tuple[dict, bool]:
-    """One Keras fit over all epochs; returns the history and whether the hook stopped it."""
-    reporter = _EpochReporter(hook)
-    callbacks = [reporter, keras.callbacks.TerminateOnNaN()]
-    if val is not None:  # first: the pruner and early stopping read what it adds
-        callbacks.insert(0, _Validation(val.x, labels_for(val.y, params, data), data.task))
-    patience = int(params.get("early_stopping_patience") or 0)
-    if patience and val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience))
-    history = model.fit(
-        train.x,
-        labels_for(train.y, params, data),
-        batch_size=int(params["batch_size"]),
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    _check_finite(history.history)
-    return {k: [float(v) for v in vs] for k, vs in history.history.items()}, reporter.stopped
-
-
-def _check_finite(history: dict[str, list]) -> None:
-    for key, values in history.items():
-        for epoch, value in enumerate(values, start=1):
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"{key} became NaN/inf at epoch {epoch}")
-
-
-def _mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
-    """Per-epoch mean over folds (over the epochs every fold ran, with early stopping)."""
-    n = min(len(h["loss"]) for h in histories)
-    return {
-        k: [float(np.mean([h[k][e] for h in histories])) for e in range(n)] for k in histories[0]
-    }
-
-
-def train_and_evaluate(
-    params: dict[str, Any],
-    data: Dataset,
-    seed: int = 0,
-    on_epoch: EpochHook | None = None,
-    verbose: int = 0,
-) -> TrainResult:
-    """Fit one model per fold; the first fold reports each epoch to `on_epoch` (the pruner).
-
-    With k-fold validation (boston_housing) the objective is the mean over folds, and the
-    test figures come from a model retrained on the whole training split, as seed 004 does.
-    """
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    metric = val_metric(data.task)
-    histories, models, start = [], [], time.perf_counter()
-    for i, (train, val) in enumerate(folds(data)):
-        models.append(_model(params, data))
-        history, pruned = _fit(
-            models[-1],
-            params,
-            data,
-            train,
-            val,
-            int(params["epochs"]),
-            on_epoch if i == 0 else None,
-            verbose,
-        )
-        histories.append(history)
-        if pruned:
-            break
-    history = _mean_history(histories)
-    result = TrainResult(
-        history=history,
-        val_metric=metric,
-        val_value=history[metric][-1],
-        fold_values=[h[metric][-1] for h in histories],
-        stopped_by="pruned" if pruned else "",
-        n_params=models[0].count_params(),
-        seconds=time.perf_counter() - start,
-    )
-    if not pruned:
-        if result.epochs_run < int(params["epochs"]):
-            result.stopped_by = "early_stopping"
-        _evaluate(result, params, data, models[0] if len(models) == 1 else None, seed, verbose)
-    return result
-
-
-def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verbose: int) -> None:
-    """Test metrics; with k-fold validation, of a model retrained on the whole training split."""
-    if model is None:
-        keras.utils.set_random_seed(seed)
-        model = _model(params, data)
-        _fit(model, params, data, data.train, None, result.epochs_run, verbose=verbose)
-    values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
-    result.test = {f"test_{k}": v for k, v in values.items()}
-    result.model, result.test_true, result.test_pred = model, data.test.y, pred
-    result.latency_ms = latency_ms(model, data.test.x)
-
-
-def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
-    """Milliseconds to score `n` examples in one eager forward pass, best of `repeats`."""
-    part = x[:n]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        logits(model, part)
-        times.append(time.perf_counter() - start)
-    return min(times) * 1000 * n / part.shape[0]
-
-
-def logits(model: keras.Model, x) -> np.ndarray:
-    """Eager forward passes in chunks, up to the output layer's activation: no predict
-    function to trace for a one-off model, and cross-entropy from logits, as Keras'
-    compiled loss computes it (from clipped probabilities it differs for confident errors)."""
+def configure_devices() -> str:
+    """Use a GPU when TensorFlow sees one (memory growth on), else the CPU; returns which."""
     import tensorflow as tf
 
-    output = model.get_layer("output")
-    activation, output.activation = output.activation, keras.activations.linear
-    try:
-        chunks = []
-        for start in range(0, x.shape[0], EVAL_BATCH):
-            part = x[start : start + EVAL_BATCH]
-            if not isinstance(part, np.ndarray):  # scipy CSR -> tf.SparseTensor
-                coo = part.tocoo()
-                indices = np.stack([coo.row, coo.col], axis=1).astype("int64")
-                part = tf.SparseTensor(indices, coo.data, coo.shape)
-            chunks.append(np.asarray(model(part, training=False)))
-    finally:
-        output.activation = activation
-    return np.concatenate(chunks)
-
-
-FROM_LOGITS = {
-    "binary_crossentropy": keras.losses.binary_crossentropy,
-    "categorical_crossentropy": keras.losses.categorical_crossentropy,
-    "sparse_categorical_crossentropy": keras.losses.sparse_categorical_crossentropy,
-}
-
-
-def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict, np.ndarray]:
-    """The compiled loss and metric, as Keras' evaluate reports them, and the predictions."""
-    z = logits(model, x)
-    pred = np.asarray(model.get_layer("output").activation(z))
-    if y_true.ndim < pred.ndim and pred.shape[-1] == 1:
-        y_true = y_true.reshape(-1, 1)
-    if model.loss in FROM_LOGITS:
-        loss = FROM_LOGITS[model.loss](y_true, z, from_logits=True)
-    else:
-        loss = keras.losses.get(model.loss)(y_true, pred)
-    metric = keras_metric(task, model.loss)
-    metric.update_state(y_true, pred)
-    return {"loss": float(np.mean(loss)), task_metric(task): float(metric.result())}, pred
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        # RuntimeError: already initialised, so growth was set earlier in this process
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    return f"GPU x{len(gpus)}" if gpus else "CPU"

@@ -88,7 +88,7 @@ def test_sparse_input_trains_on_a_csr_matrix():
 
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
 def test_eager_evaluation_matches_keras_evaluate_even_when_overconfident(loss):
-    from pipeline.training import evaluate
+    from pipeline.evaluation import evaluate
 
     keras.utils.set_random_seed(0)
     x = sp.random(300, 40, density=0.3, format="csr", dtype="float32", random_state=1)

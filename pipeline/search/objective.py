@@ -4,6 +4,7 @@ pruner listening to every epoch, and record it as a child run of the invocation'
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import Any
 
@@ -13,17 +14,22 @@ from pipeline import datasets, metrics, params, tracking
 from pipeline.search.plan import Plan, Slot
 from pipeline.search.records import BestModel, TrialRecorder, final_metrics, model_summary
 
+log = logging.getLogger("pipeline")
+
 
 class Objective:
-    def __init__(self, plan: Plan, data: DataCache, tracker, slot: Slot, best: BestModel) -> None:
+    def __init__(
+        self, plan: Plan, data: DataCache, tracker, slot: Slot, best: BestModel, device: str
+    ) -> None:
         self.plan, self.data, self.tracker, self.slot, self.best = plan, data, tracker, slot, best
+        self.tags = plan.tags | {tracking.DEVICE: device}
         self.recorder = TrialRecorder(tracker, data.default.class_names)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         values, seed = self.plan.trials.params_of(trial), self.plan.trials.seed_of(trial)
         run_id = self._start_run(trial, values, seed)
         result = self._train(trial, values, seed, run_id)
-        state = "PRUNED" if result.stopped_by == "pruned" else "COMPLETE"
+        state = tracking.PRUNED if result.stopped_by == "pruned" else tracking.COMPLETE
         self._remember(trial, result)
         summary = model_summary(result.model) if result.model is not None else None
         try:
@@ -33,7 +39,9 @@ class Objective:
             with contextlib.suppress(Exception):
                 self.tracker.fail(run_id, error)
             raise
-        if state == "PRUNED":
+        if state == tracking.COMPLETE:
+            self.best.offer(result)  # only a trial whose record is written
+        if state == tracking.PRUNED:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
         if len(self.plan.objectives) > 1:
             second = metrics.logged_metric(self.plan.objectives[1])
@@ -44,15 +52,15 @@ class Objective:
         self.recorder.close()
 
     def _start_run(self, trial: optuna.Trial, values: dict[str, Any], seed: int) -> str:
-        tags = self.plan.tags | {
+        tags = self.tags | {
             tracking.TRIAL_NUMBER: trial.number,
-            tracking.TRIAL_STATE: "RUNNING",
+            tracking.TRIAL_STATE: tracking.RUNNING,
             tracking.WORKER_PID: os.getpid(),
         }
         slot = self.slot
         name = f"trial-{trial.number}"
         run_id = self.tracker.start_run(slot.experiment_id, name, slot.parent_run_id, tags)
-        trial.set_user_attr("mlflow_run_id", run_id)
+        trial.set_user_attr(tracking.RUN_ID_ATTR, run_id)
         self.tracker.log_params(run_id, params.describe_params(values) | {"seed": seed})
         return run_id
 
@@ -66,7 +74,8 @@ class Objective:
         try:
             data = self.data.get(params.data_options(values))
             verbose = 2 if self.plan.verbose else 0
-            return train_and_evaluate(values, data, seed=seed, on_epoch=hook, verbose=verbose)
+            keep_best = self.plan.trials.keep_best_epoch
+            return train_and_evaluate(values, data, seed, hook, verbose, keep_best)
         except BaseException as error:
             trial.set_user_attr("error", str(error) or type(error).__name__)
             self.tracker.fail(run_id, error)
@@ -75,11 +84,10 @@ class Objective:
     def _remember(self, trial: optuna.Trial, result) -> None:
         trial.set_user_attr("val_metric", result.val_metric)
         trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("seconds", round(result.seconds, 2))
         for key, value in final_metrics(result).items():
             trial.set_user_attr(key, value)
-        if result.stopped_by != "pruned":
-            self.best.offer(result)
 
 
 def pruning_hook(trial: optuna.Trial, metric: str):
@@ -98,6 +106,8 @@ class DataCache:
 
     def __init__(self, spec: datasets.Spec, default: datasets.Dataset | None = None) -> None:
         self.spec = spec
+        if default is None:
+            log.info("loading %s", spec.name)
         self.default = default or datasets.load_dataset(spec)
         self.others: dict[datasets.DataOptions, datasets.Dataset] = {}
 
@@ -105,6 +115,7 @@ class DataCache:
         if options == datasets.DataOptions():
             return self.default
         if options not in self.others:
+            log.info("loading %s with %s", self.spec.name, options)
             if len(self.others) >= 3:  # a few in memory; the rest stay on disk
                 self.others.pop(next(iter(self.others)))
             self.others[options] = datasets.load_dataset(self.spec, options)

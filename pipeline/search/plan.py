@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipeline import params, spaces, tables
+from pipeline import params, spaces, tables, tracking
 from pipeline.datasets import Spec
 
 
@@ -17,17 +17,35 @@ class Stores:
 
 
 @dataclass(frozen=True)
+class Known:
+    """A configuration to try before sampling (Optuna's `enqueue_trial`): the recipe, a seed
+    table's row, a space file's `warm_start` entry, or another study's trial."""
+
+    source: str  # "defaults", "blog-imdb row 3", "study other trial 12", ...
+    trial_params: dict[str, Any]  # as the space's Optuna params
+    config: dict[str, Any] | None = None  # the whole configuration trained, when known
+
+
+@dataclass(frozen=True)
 class SpaceTrials:
     """Trials sampled from a search space by an Optuna sampler, stopped early by a pruner."""
 
     kind: ClassVar[str] = "search"
+    keep_best_epoch: ClassVar[bool] = True  # `epochs` is a budget: score the best epoch
     space: spaces.Space
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0  # of the sampler; trial n trains with seed + n
+    known: tuple[Known, ...] = ()  # tried first, in this order
+
+    def tags(self, objectives: tuple[str, ...]) -> dict[str, str]:
+        return {"sampler": self.sampler, tracking.OBJECTIVES: ",".join(objectives)}
 
     def params_of(self, trial) -> dict[str, Any]:
-        return params.suggest(trial, self.space)
+        """Sampled from the space; an enqueued known configuration trains as it is."""
+        sampled = params.suggest(trial, self.space)
+        config = trial.user_attrs.get("config")
+        return params.for_family({**sampled, **config}) if config else sampled
 
     def seed_of(self, trial) -> int:
         return self.seed + trial.number
@@ -38,8 +56,13 @@ class TableTrials:
     """Every row of a seed table, `replicates` times: a grid over row x replicate."""
 
     kind: ClassVar[str] = "reproduce"
+    keep_best_epoch: ClassVar[bool] = False  # a row trains exactly the epochs it names
+    known: ClassVar[tuple[Known, ...]] = ()  # its rows are the grid itself
     table: tables.SeedTable
     replicates: int
+
+    def tags(self, objectives: tuple[str, ...]) -> dict[str, str]:
+        return {"sampler": "grid", "table": self.table.name}
 
     def grid(self) -> dict[str, list[int]]:
         rows = [r.index for r in self.table.rows]
@@ -67,12 +90,17 @@ class Plan:
     workers: int = 1
     heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
     verbose: bool = False
-    tags: dict[str, Any] = field(default_factory=dict)  # on the parent and every trial run
     parent_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return self.trials.kind
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags of the parent run and of every trial run."""
+        tags = {tracking.STUDY: self.study, "pruner": self.pruner}
+        return tags | self.trials.tags(self.objectives)
 
     @property
     def pruner(self) -> str:

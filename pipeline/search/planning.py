@@ -3,14 +3,16 @@ created; the runner and the workers then trust the plan."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import datasets, metrics, params, settings, spaces, tables, tracking
+from pipeline import datasets, metrics, params, settings, spaces, tables
 from pipeline.errors import UserError
 from pipeline.search import studies, workers
-from pipeline.search.plan import Plan, SpaceTrials, Stores, TableTrials, TrainPlan
+from pipeline.search.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
+
+WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class SearchOptions:
     workers: int = 1
     heartbeat: int = 10
     objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
+    warm_start: tuple[str, ...] = ()  # seed tables, or study:NAME (its best trials)
     text_col: str | None = None
     label_col: str | None = None
 
@@ -45,11 +48,10 @@ def search_plan(options: SearchOptions) -> Plan:
         raise UserError(f"{path}: written for dataset {space.dataset!r}, not {spec.name!r}")
     if "embedding" in space.families() and spec.task == "regression":
         raise UserError(f"{path}: the embedding family needs a text dataset")
-    trials = SpaceTrials(space, options.sampler, options.pruner, options.seed)
-    studies.make_sampler(trials)  # a bad sampler fails before the study exists
-    studies.make_pruner(options.pruner)
     objectives = metrics.parse_objectives(spec.task, options.objective)
     stores = _stores(options.storage, options.tracking_uri, options.workers)
+    known = known_configs(spec, space, options.sampler, options.warm_start, stores.storage)
+    trials = SpaceTrials(space, options.sampler, options.pruner, options.seed, known)
     name = options.study or spec.name
     plan = Plan(
         name,
@@ -69,9 +71,12 @@ def search_plan(options: SearchOptions) -> Plan:
             "timeout": options.timeout,
             "seed": options.seed,
             "storage": settings.mask(stores.storage),
+            "warm_start": ",".join(options.warm_start) or "defaults",
         },
     )
-    return _with_tags(plan, sampler=options.sampler)
+    studies.make_sampler(plan)  # a bad sampler or pruner fails before the study exists
+    studies.make_pruner(plan.pruner)
+    return plan
 
 
 def reproduce_plan(
@@ -84,10 +89,15 @@ def reproduce_plan(
     n_workers: int = 1,
 ) -> Plan:
     """A grid study that trains every row of a seed table `seeds` times."""
+    specs: dict[str, datasets.Spec] = {}
+
+    def task_of(name: str) -> str:
+        return specs.setdefault(name, datasets.resolve(name)).task
+
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
-    seed_table = tables.load(path, lambda name: datasets.resolve(name).task)
+    seed_table = tables.load(path, task_of)
     at_least_one("--seeds", seeds)
-    spec = datasets.resolve(seed_table.dataset)
+    spec = specs.get(seed_table.dataset) or datasets.resolve(seed_table.dataset)
     trials = TableTrials(seed_table, seeds)
     plan = Plan(
         study or f"reproduce-{seed_table.name}",
@@ -105,7 +115,49 @@ def reproduce_plan(
             "rows": len(seed_table.rows),
         },
     )
-    return _with_tags(plan, sampler="grid", table=seed_table.name)
+    return plan
+
+
+def known_configs(
+    spec: datasets.Spec,
+    space: spaces.Space,
+    sampler: str,
+    warm_start: tuple[str, ...],
+    storage: str,
+) -> tuple[Known, ...]:
+    """What a study tries first: the space's defaults (the seed recipe), its `warm_start`
+    entries, then each `--warm-start`: a seed table's rows, or `study:NAME`'s best trials.
+    None with the grid sampler, which tries its own points."""
+    if sampler == "grid":
+        if warm_start:
+            raise UserError("--warm-start needs the tpe or random sampler, not grid")
+        return ()
+    configs = [("defaults", dict(space.defaults))]
+    configs += [(f"warm_start[{i}]", c) for i, c in enumerate(space.warm_start, 1)]
+    for name in warm_start:
+        if name.startswith("study:"):
+            continue
+        table = tables.load(
+            tables.resolve(name, settings.search_spaces_dir() / "tables"),
+            lambda dataset: datasets.resolve(dataset).task,
+        )
+        if table.dataset != spec.name:
+            raise UserError(f"--warm-start {name}: a table of {table.dataset}, not {spec.name}")
+        configs += [
+            (f"{table.name} row {r.index}", {**space.defaults, **r.params}) for r in table.rows
+        ]
+    known = [_known(space, source, config) for source, config in configs]
+    for name in (w.removeprefix("study:") for w in warm_start if w.startswith("study:")):
+        for t in studies.best_trials_of(storage, name, WARM_START_TRIALS):
+            known.append(Known(f"study {name} trial {t.number}", params.restrict(space, t.params)))
+    return tuple(known)
+
+
+def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> Known:
+    config = params.for_family(dict(config))
+    config["units"] = params.layer_units(config)
+    config["n_layers"] = len(config["units"])
+    return Known(source, params.trial_params(space, config), config)
 
 
 def train_plan(
@@ -158,14 +210,3 @@ def check_workers(storage_url: str, n_workers: int) -> None:
             f"{n_workers} workers on SQLite in {folder} are not safe (network "
             "filesystem or more than 8 workers); use --storage postgresql://..."
         )
-
-
-def _with_tags(plan: Plan, **extra: str) -> Plan:
-    """The tags every run of the plan carries: study, sampler, pruner, objectives, ..."""
-    tags = {
-        tracking.STUDY: plan.study,
-        **extra,
-        "pruner": plan.pruner,
-        tracking.OBJECTIVES: ",".join(plan.objectives),
-    }
-    return replace(plan, tags=tags)

@@ -39,14 +39,13 @@ class TrialRecorder:
         self.tracker.set_tags(run_id, {tracking.TRIAL_STATE: state})
         self.tracker.end_run(run_id, tracking.FINISHED)
         detached = replace(result, model=None)  # the thread never touches Keras objects
+        self.pending = [f for f in self.pending if not f.done()]
         self.pending.append(self.pool.submit(self._files, run_id, number, detached, summary))
 
     def close(self) -> None:
         """Wait for the files still being written, then stop the thread."""
-        for future in self.pending:
-            future.result()
+        self.pool.shutdown(wait=True)  # `_files` reports its own errors
         self.pending = []
-        self.pool.shutdown(wait=True)
 
     def _files(self, run_id: str, number: int, result, summary: str | None) -> None:
         try:
@@ -56,12 +55,14 @@ class TrialRecorder:
         except Exception as error:  # the trial's numbers are safe; say what is missing
             log.warning("trial %d: its files were not logged to MLflow: %s", number, error)
             with contextlib.suppress(Exception):  # the store is gone: the warning is all we have
-                self.tracker.set_tags(run_id, {"artifacts_error": str(error)})
+                self.tracker.set_tags(run_id, {tracking.ARTIFACTS_ERROR: str(error)})
 
 
 def final_metrics(result) -> dict[str, float]:
-    """The last epoch's validation metrics, the test metrics, and per-fold values."""
-    finals = {f"final_{k}": v[-1] for k, v in result.history.items() if k.startswith("val_")}
+    """The validation metrics of the model the trial keeps (its best epoch when it keeps the
+    best, else its last), the test metrics of that model, and per-fold values."""
+    at = result.best_epoch - 1
+    finals = {f"final_{k}": v[at] for k, v in result.history.items() if k.startswith("val_")}
     if len(result.fold_values) > 1:
         finals |= {f"fold_{i}_{result.val_metric}": v for i, v in enumerate(result.fold_values, 1)}
     return finals | result.test
@@ -74,6 +75,7 @@ def trial_metrics(result) -> dict[str, float]:
         "latency_ms": result.latency_ms,
         "train_seconds": result.seconds,
         "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
     }
 
 
@@ -128,7 +130,12 @@ class BestModel:
 
 
 def record_parent(
-    tracker: tracking.Tracker, parent_id: str, study: optuna.Study, table, workdir: Path
+    tracker: tracking.Tracker,
+    parent_id: str,
+    study: optuna.Study,
+    table,
+    workdir: Path,
+    minimize: bool,
 ) -> None:
     """Best params and value (two objectives: the Pareto front's trials and the best of the
     first objective among them), study plots, the top-trials table and the best model."""
@@ -143,12 +150,13 @@ def record_parent(
     tracker.log_metrics(
         parent_id, values={"best_value": trial.values[0], "best_trial": trial.number}
     )
-    tracker.set_tags(parent_id, {tracking.BEST_RUN_ID: trial.user_attrs.get("mlflow_run_id", "")})
+    tracker.set_tags(
+        parent_id, {tracking.BEST_RUN_ID: trial.user_attrs.get(tracking.RUN_ID_ATTR, "")}
+    )
     folder = workdir / "parent"
     folder.mkdir()
     plots.study_plots(study, folder)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
-    minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     best = BestModel.pick(workdir, minimize)
     if best is not None:
         shutil.copy(best, folder / "best_model.keras")

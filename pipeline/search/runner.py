@@ -43,17 +43,20 @@ def run(plan: Plan) -> Outcome:
     if studies.finished(study) >= plan.n_trials:
         log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
         return Outcome(study, None, 0, report.trials_frame(study, top=10), data)
+    before = len(study.trials)
+    queued = studies.enqueue(study, plan.trials.known)
     experiment_id = tracker.experiment(plan.dataset.name)
-    tags = plan.tags | {tracking.KIND: plan.kind, "workers": plan.workers}
+    tags = plan.tags | {tracking.KIND: plan.kind, tracking.WORKERS: plan.workers}
+    if queued:  # which trials were enqueued, and from where
+        tags[tracking.ENQUEUED] = "; ".join(queued)
     parent_id = tracker.start_run(experiment_id, f"{plan.study}-{plan.kind}", tags=tags)
     tracker.log_params(parent_id, plan.parent_params)
-    before = len(study.trials)
     with tempfile.TemporaryDirectory() as folder:
         slot = Slot(experiment_id, parent_id, folder, quota=plan.n_trials - studies.finished(study))
         _run_trials(study, plan, slot, data, tracker)
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
-        record_parent(tracker, parent_id, study, table, Path(folder))
+        record_parent(tracker, parent_id, study, table, Path(folder), minimizes(plan))
     tracker.end_run(parent_id, tracking.FINISHED)
     return Outcome(study, parent_id, len(study.trials) - before, table, data)
 
@@ -109,6 +112,7 @@ def _run_leftovers(study, plan: Plan, slot: Slot, progress, data) -> None:
 
 def work_in_process(plan: Plan, slot: Slot) -> None:
     """A worker process: its own connection to the study, then its share of the trials."""
+    studies.quiet_optuna(plan.verbose)
     work(studies.open_study(plan, worker=slot.index), plan, slot)
 
 
@@ -123,10 +127,9 @@ def work(
     from pipeline.training import configure_devices  # deferred: after TensorFlow is quieted
 
     cache = DataCache(plan.dataset, data)
-    plan = replace(plan, tags=plan.tags | {tracking.DEVICE: configure_devices()})
-    minimize = metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
-    best = BestModel(Path(slot.folder), slot.index, minimize)
-    objective = Objective(plan, cache, tracking.Tracker(plan.stores.tracking), slot, best)
+    best = BestModel(Path(slot.folder), slot.index, minimizes(plan))
+    tracker = tracking.Tracker(plan.stores.tracking)
+    objective = Objective(plan, cache, tracker, slot, best, configure_devices())
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
     try:
@@ -139,6 +142,11 @@ def work(
         )
     finally:
         objective.close()
+
+
+def minimizes(plan: Plan) -> bool:
+    """Is the plan's (first) objective minimized?"""
+    return metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
 
 
 def sweep(study: optuna.Study, tracker: tracking.Tracker, plan: Plan) -> None:
@@ -167,10 +175,20 @@ class Progress:
 
     def __call__(self) -> None:
         self.bar.n = studies.finished(self.study)
-        self.bar.set_postfix_str(studies.best_text(self.study), refresh=True)
+        self.bar.set_postfix_str(best_text(self.study), refresh=True)
 
     def close(self) -> None:
         self.bar.close()
+
+
+def best_text(study: optuna.Study) -> str:
+    """The best value so far, in a few words."""
+    if studies.is_multi(study):
+        return f"{len(study.best_trials)} trials on the Pareto front"
+    best = studies.best_trial(study)
+    if best is None:
+        return "no completed trial yet"
+    return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
 
 
 class StopRules:

@@ -5,7 +5,6 @@ A worker is spawned with a picklable function and its arguments (the runner pass
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import shutil
@@ -16,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import quiet, stopping
-
-log = logging.getLogger("pipeline")
 
 
 def run(
