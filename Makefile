@@ -23,7 +23,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui bench clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui bench bench-speed bench-search clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,5 +74,10 @@ ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/results/latest.md
+bench: bench-speed bench-search ## Both benchmarks below (~70 min on 2 cores)
+
+bench-speed: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/results/latest.md
 	$(BIN)/python bench/run.py
+
+bench-search: $(STAMP) ## Search quality vs recipe and seed tables (~50 min): bench/results/search_quality.md
+	$(BIN)/python bench/search_quality.py

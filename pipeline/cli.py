@@ -117,7 +117,7 @@ def search(
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     _logging(verbose)  # first: quiets TensorFlow's import
-    from pipeline import report, search
+    from pipeline import search, summary
 
     options = search.SearchOptions(
         dataset,
@@ -147,8 +147,14 @@ def search(
         raise typer.Exit(130) from None
     done = search.finished(outcome.study)
     typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
-    typer.echo(report.to_text(outcome.table))
-    typer.echo("\nCompare the runs in the MLflow UI: make ui  (then open http://127.0.0.1:5000)")
+    typer.echo(summary.summary_text(outcome.study))
+    name = plan.dataset.name
+    study_option = "" if plan.study == name else f" --study {plan.study!r}"
+    typer.echo(
+        f"\nEvery trial: pipeline export {name!r}{study_option}\n"
+        f"In the MLflow UI: make ui, open http://127.0.0.1:5000, experiment {name!r}, "
+        f"run {plan.study}-search"
+    )
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")

@@ -134,6 +134,13 @@ def layer_units(params: dict[str, Any]) -> list[int]:
     return units
 
 
+def cap_batch(values: dict[str, Any], n_train: int) -> dict[str, Any]:
+    """A batch of at most an eighth of the training rows (and at least 8), so that a small
+    dataset of your own still gets several updates an epoch."""
+    cap = max(8, n_train // 8)
+    return values | {"batch_size": cap} if int(values["batch_size"]) > cap else values
+
+
 def describe_params(params: dict[str, Any]) -> dict[str, Any]:
     """Params as logged: units as "16,16" and one entry per layer."""
     units = layer_units(params)

@@ -78,3 +78,24 @@ def study_plots(study, folder: Path) -> list[Path]:
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=80, bbox_inches="tight")
     return path
+
+
+def best_so_far(
+    curves: dict[str, tuple[list[float], list[float]]],
+    metric: str,
+    path: Path,
+    references: dict[str, float] | None = None,
+    xlabel: str = "trials finished",
+) -> Path:
+    """Best value so far against trials (or seconds), one line per search, with dashed
+    reference lines (the recipe, the best row of a seed table)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for label, (x, y) in curves.items():
+        ax.step(x, y, where="post", label=label)
+    for label, value in (references or {}).items():
+        ax.axhline(value, linestyle="--", linewidth=1, color="gray")
+        ax.annotate(label, (ax.get_xlim()[0], value), fontsize=8, va="bottom")
+    ax.set(xlabel=xlabel, ylabel=f"best {metric} so far", title=f"Best {metric} so far")
+    ax.legend()
+    return _save(fig, path)

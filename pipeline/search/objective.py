@@ -27,6 +27,8 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         values, seed = self.plan.trials.params_of(trial), self.plan.trials.seed_of(trial)
+        if self.plan.kind == "search":  # seed tables train their rows as written
+            values = params.cap_batch(values, len(self.data.default.train))
         run_id = self._start_run(trial, values, seed)
         result = self._train(trial, values, seed, run_id)
         state = tracking.PRUNED if result.stopped_by == "pruned" else tracking.COMPLETE

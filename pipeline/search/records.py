@@ -129,6 +129,21 @@ class BestModel:
         return (min if minimize else max)(found, key=found.get) if found else None
 
 
+def _best_so_far(study: optuna.Study, path: Path, minimize: bool) -> None:
+    """The best validation value after each finished trial, beside the recipe's."""
+    done = studies.completed(study)
+    if studies.is_multi(study) or not done:
+        return
+    pick = min if minimize else max
+    best = [pick(t.values[0] for t in done[: i + 1]) for i in range(len(done))]
+    recipe = [t.values[0] for t in done if t.user_attrs.get("enqueued") == "defaults"]
+    metric = study.user_attrs.get("val_metric", "value")
+    references = {"recipe (seed notebook)": recipe[0]} if recipe else {}
+    plots.best_so_far(
+        {"this search": (list(range(1, len(done) + 1)), best)}, metric, path, references
+    )
+
+
 def record_parent(
     tracker: tracking.Tracker,
     parent_id: str,
@@ -156,6 +171,7 @@ def record_parent(
     folder = workdir / "parent"
     folder.mkdir()
     plots.study_plots(study, folder)
+    _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     best = BestModel.pick(workdir, minimize)
     if best is not None:

@@ -185,6 +185,12 @@ def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=DONE))
 
 
+def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials in the order they finished."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: t.datetime_complete)
+
+
 def is_multi(study: optuna.Study) -> bool:
     return len(study.directions) > 1
 
