@@ -16,6 +16,7 @@ SEEDS ?= 3
 TOP ?= 10
 OUTPUT ?=
 PORT ?= 5000
+DASHBOARD_PORT ?= 8080
 PYTEST_ARGS ?=
 
 WORKERS ?= 1
@@ -23,7 +24,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui bench bench-speed bench-search clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui dashboard bench bench-speed bench-search clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +71,9 @@ export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..]
 
 ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
 	$(BIN)/pipeline ui --port $(PORT)
+
+dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_PORT)
+	$(BIN)/pipeline dashboard --port $(DASHBOARD_PORT)
 
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

@@ -41,7 +41,10 @@ STUDY_SECONDS = 180  # IMDB, 30 trials
 
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    work = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    # BENCH_WORK=DIR resumes an interrupted run: finished studies are read, not run again
+    work = Path(os.environ.get("BENCH_WORK") or tempfile.mkdtemp(prefix="bench-search-"))
+    walls_file = work / "walls.json"
+    walls = json.loads(walls_file.read_text()) if walls_file.exists() else {}
     env = os.environ | {
         "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
         "PIPELINE_STORAGE": f"sqlite:///{work}/optuna.db",
@@ -53,8 +56,11 @@ def main() -> None:
             for seed in SEEDS:
                 study = f"{dataset}-{label.replace(' + ', '-')}-{seed}"
                 print(f"search {study}", flush=True)
-                wall = cli(["search", dataset, "--seed", str(seed), "--study", study, *extra], env)
-                runs.append(describe(dataset, label, seed, load(study, storage), wall))
+                if study not in walls:
+                    args = ["search", dataset, "--seed", str(seed), "--study", study, *extra]
+                    walls[study] = cli(args, env)
+                    walls_file.write_text(json.dumps(walls))
+                runs.append(describe(dataset, label, seed, load(study, storage), walls[study]))
     print("reproduce blog-imdb (the grid)", flush=True)
     cli(["reproduce", "blog-imdb", "--seeds", "1"], env)
     grid = grid_figures(load("reproduce-blog-imdb", storage))
@@ -219,7 +225,7 @@ def render(out: dict) -> str:
         "figure a seed table reports.",
         "",
         "| dataset | search | seed | best trial | val | test | recipe test | table best "
-        "| trials (complete/pruned) | study s | command s |",
+        "| trials (complete/pruned) | study s | command s (— : not kept by a resumed run) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in runs:
@@ -227,7 +233,7 @@ def render(out: dict) -> str:
             f"| {r['dataset']} | {r['search']} | {r['seed']} | {r['best_trial']} | "
             f"{r['best_val']:.4f} | {r['best_test']:.4f} | {r['recipe_test']:.4f} | "
             f"{reported[r['dataset']]} | {r['complete']}/{r['pruned']} | {r['study_s']:.0f} | "
-            f"{r['command_s']:.0f} |"
+            f"{'—' if r['command_s'] is None else round(r['command_s'])} |"
         )
     lines += ["", "## Targets", ""]
     lines += targets(out)

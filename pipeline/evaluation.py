@@ -66,3 +66,8 @@ def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
         logits(model, part)
         times.append(time.perf_counter() - start)
     return min(times) * 1000 * n / part.shape[0]
+
+
+def probabilities(model: keras.Model, x) -> np.ndarray:
+    """The output layer's values (class probabilities, or regression values)."""
+    return np.asarray(model.get_layer("output").activation(logits(model, x)))

@@ -31,10 +31,12 @@ def trial_params(space: Space, config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as Optuna params of `space` (for `enqueue_trial`): units as units_1..n,
     and only the values the space's distributions hold (the rest are not searched there)."""
     units = layer_units(config)
+    depth = next((p for p in space.params if p.name == "n_layers"), None)
+    deepest = int(depth.high) if depth is not None and depth.kind == "int" else len(units)
     out: dict[str, Any] = {}
     for p in space.params:
         if p.name == "units" and p.per_layer:
-            candidates = {f"units_{i}": u for i, u in enumerate(units, start=1)}
+            candidates = {f"units_{i}": u for i, u in enumerate(units[:deepest], start=1)}
         elif p.name == "units":
             candidates = {"units": units[0]} if len(set(units)) == 1 else {}
         elif p.name == "n_layers":
@@ -147,6 +149,11 @@ def describe_params(params: dict[str, Any]) -> dict[str, Any]:
     flat = {k: v for k, v in params.items() if k != "units"}
     flat |= {"n_layers": len(units), "units": ",".join(map(str, units))}
     return flat | {f"units_{i}": u for i, u in enumerate(units, start=1)}
+
+
+def representation(params: dict[str, Any]) -> dict[str, Any]:
+    """The params that decide the features (what `data_options` reads)."""
+    return {k: params[k] for k in ("family", *REPRESENTATION) if k in params}
 
 
 def data_options(params: dict[str, Any]) -> DataOptions:

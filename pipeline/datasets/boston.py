@@ -47,6 +47,12 @@ def read_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """Scale by the training mean and std (seed 004 subtracted the std instead of dividing)."""
+    mean, std = standardization(train)
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def standardization(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training split's mean and standard deviation per column (1 where constant)."""
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
-    return [(x - mean) / std for x in (train, *others)]
+    return mean, std

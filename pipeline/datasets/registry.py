@@ -13,7 +13,7 @@ import numpy as np
 from pipeline import settings as paths
 from pipeline.datasets import boston, imdb, reuters, text, user
 from pipeline.datasets.archives import Source, fetch
-from pipeline.datasets.types import DataOptions, Dataset, Split
+from pipeline.datasets.types import DataOptions, Dataset, Fitted, Split
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
@@ -66,9 +66,10 @@ def _cached_text(name, location, data_dir, options, make_splits) -> dict:
         raw = make_splits()
         keys = ["train", *(k for k in raw if k != "train")]  # the vocabulary: train only
         texts = [raw[k][0] for k in keys]
-        matrices = text.vectorize(options.text, *texts, labels=raw["train"][1])
+        matrices, fitted = text.vectorize(options.text, *texts, labels=raw["train"][1])
         splits = {k: (m, raw[k][1]) for k, m in zip(keys, matrices, strict=True)}
-        text.save_splits(path, splits)
+        if text.save_splits(path, splits):  # an unwritable cache: one warning, not two
+            text.save_fitted(path, fitted)
     return {key: Split(x, y) for key, (x, y) in splits.items()}
 
 
@@ -224,6 +225,29 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
         return spec.build(spec.source.path, data_dir, options)
     location = fetch(spec.source, data_dir)
     return spec.build(location, data_dir, options)
+
+
+def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
+    """What `load_dataset(spec, options)`'s features were fitted with (a cache written
+    before this was kept is rebuilt once)."""
+    options = options or DataOptions()
+    data_dir = paths.data_dir()
+    if spec.name == "boston_housing":
+        x, _ = boston.read_rows(fetch(spec.source, data_dir))
+        train = x[shuffled(len(x))[: int(len(x) * (1 - TEST_FRACTION))]]
+        mean, std = boston.standardization(train)
+        return Fitted(mean=mean, std=std, columns=boston.COLUMNS[:-1])
+    if options.text.output_mode == "encoder":
+        return Fitted(text=options.text)
+    location = spec.source.path if spec.is_user else fetch(spec.source, data_dir)
+    path = _cache_file(spec.name, location, data_dir, options)
+    arrays = text.load_fitted(path)
+    if arrays is None:
+        path.unlink(missing_ok=True)
+        load_dataset(spec, options)
+        arrays = text.load_fitted(path) or {}
+    vocabulary = tuple(str(v) for v in arrays.get("vocabulary", ()))
+    return Fitted(text=options.text, vocabulary=vocabulary, weights=arrays.get("weights"))
 
 
 def with_options(options: DataOptions, **changes) -> DataOptions:

@@ -40,28 +40,48 @@ class TextSettings:
 
 def vectorize(
     settings: TextSettings, train: list[str], *others: list[str], labels: np.ndarray | None = None
-) -> list:
+) -> tuple[list, dict[str, np.ndarray]]:
     """Adapt on `train` only, then turn every list of texts into a float32 CSR matrix (bags
     of words), an int32 array of token ids, or a float32 array of encoder vectors.
-    `labels` (of `train`, 0/1): the naive Bayes weights of output mode "nb"."""
+    `labels` (of `train`, 0/1): the naive Bayes weights of output mode "nb". Also returns
+    what was fitted: the vocabulary and the per-term weights (idf or naive Bayes ratios)."""
     quiet.import_tensorflow()  # before Keras: no C++ start-up notes on the user's terminal
     if settings.output_mode == "encoder":
-        return encode(settings.encoder, train, *others)
-    if settings.output_mode == "int":
-        return _sequences(settings, train, *others)
+        return encode(settings.encoder, train, *others), {}
+    layer = vectorizer(settings)
+    layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
+    fitted = {"vocabulary": np.asarray(layer.get_vocabulary(), dtype=str)}
+    matrices = [transform_with(layer, texts, settings.output_mode) for texts in (train, *others)]
+    if settings.output_mode == "tf_idf":
+        matrices, fitted["weights"] = _tf_idf(matrices)
+    if settings.output_mode == "nb":
+        matrices, fitted["weights"] = _naive_bayes(matrices, labels)
+    return matrices, fitted
+
+
+def vectorizer(settings: TextSettings, vocabulary: list[str] | None = None):
+    """Keras' TextVectorization for these settings; with `vocabulary` (as
+    `get_vocabulary()` returned it after `adapt`), ready to use without adapting."""
     import keras  # deferred: importing Keras costs seconds
 
-    mode = {"tf_idf": "count", "nb": "multi_hot"}.get(settings.output_mode, settings.output_mode)
-    layer = keras.layers.TextVectorization(
-        max_tokens=settings.max_tokens, ngrams=settings.ngrams, output_mode=mode, sparse=True
-    )
-    layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
-    matrices = [_transform(layer, texts) for texts in (train, *others)]
-    if settings.output_mode == "tf_idf":
-        matrices = _tf_idf(matrices)
-    if settings.output_mode == "nb":
-        matrices = _naive_bayes(matrices, labels)
-    return matrices
+    if settings.output_mode == "int":
+        reserved = 2  # "" (padding) and "[UNK]"
+        arguments = {"output_mode": "int", "output_sequence_length": settings.sequence_length}
+    else:
+        reserved = 1  # "[UNK]"
+        mode = {"tf_idf": "count", "nb": "multi_hot"}.get(settings.output_mode)
+        arguments = {"ngrams": settings.ngrams, "output_mode": mode or settings.output_mode}
+        arguments["sparse"] = True
+    if vocabulary is None:
+        return keras.layers.TextVectorization(max_tokens=settings.max_tokens, **arguments)
+    return keras.layers.TextVectorization(vocabulary=list(vocabulary)[reserved:], **arguments)
+
+
+def transform_with(layer, texts: list[str], output_mode: str):
+    """Texts through an adapted layer: CSR bags of words, or int32 token ids."""
+    if output_mode == "int":
+        return _in_chunks(lambda part: np.asarray(layer(part), "int32"), texts)
+    return _transform(layer, texts)
 
 
 def _naive_bayes(matrices: list[sp.csr_matrix], labels: np.ndarray) -> list[sp.csr_matrix]:
@@ -75,19 +95,7 @@ def _naive_bayes(matrices: list[sp.csr_matrix], labels: np.ndarray) -> list[sp.c
     negative = 1 + np.asarray(x[y == 0].sum(axis=0)).ravel()
     ratio = np.log((positive / positive.sum()) / (negative / negative.sum())).astype("float32")
     scale = sp.diags(ratio)
-    return [(m @ scale).astype("float32").tocsr() for m in matrices]
-
-
-def _sequences(settings: TextSettings, train: list[str], *others: list[str]) -> list[np.ndarray]:
-    import keras
-
-    layer = keras.layers.TextVectorization(
-        max_tokens=settings.max_tokens,
-        output_mode="int",
-        output_sequence_length=settings.sequence_length,
-    )
-    layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
-    return [_in_chunks(lambda part: np.asarray(layer(part), "int32"), t) for t in (train, *others)]
+    return [(m @ scale).astype("float32").tocsr() for m in matrices], ratio
 
 
 def _batches(texts: list[str]):
@@ -154,7 +162,8 @@ def _tf_idf(matrices: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
     from sklearn.feature_extraction.text import TfidfTransformer
 
     transformer = TfidfTransformer().fit(matrices[0])
-    return [transformer.transform(m).astype("float32").tocsr() for m in matrices]
+    idf = transformer.idf_.astype("float32")
+    return [transformer.transform(m).astype("float32").tocsr() for m in matrices], idf
 
 
 # --- cache -------------------------------------------------------------------------------
@@ -177,7 +186,7 @@ def settings_key(settings: TextSettings) -> dict:
     return asdict(settings)
 
 
-def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]]) -> None:
+def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]]) -> bool:
     """Write atomically; an unwritable folder gives one warning and no cache."""
     arrays = {}
     for name, (x, y) in splits.items():
@@ -191,14 +200,39 @@ def save_splits(path: Path, splits: dict[str, tuple[sp.csr_matrix, np.ndarray]])
             f"{name}_shape": np.array(x.shape),
             f"{name}_y": y,
         }
+    return _write_npz(path, arrays)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Write atomically (a temporary file renamed into place); an unwritable folder gives
+    one warning and no cache."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
             np.savez(tmp, **arrays)
         os.chmod(tmp.name, 0o644)
         os.replace(tmp.name, path)
+        return True
     except OSError as error:
-        warnings.warn(f"not caching vectorized data in {path.parent}: {error}", stacklevel=2)
+        warnings.warn(f"not caching vectorized data in {path.parent}: {error}", stacklevel=3)
+        return False
+
+
+def fitted_path(path: Path) -> Path:
+    """Beside a cached matrix file: what its features were fitted with."""
+    return path.with_name(path.stem + ".fitted")
+
+
+def save_fitted(path: Path, fitted: dict[str, np.ndarray]) -> bool:
+    return _write_npz(fitted_path(path), fitted)
+
+
+def load_fitted(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(fitted_path(path)) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError):
+        return None
 
 
 def load_splits(path: Path) -> dict[str, tuple] | None:

@@ -43,6 +43,19 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class Fitted:
+    """What the features were fitted with on the training split: what an end-to-end model
+    needs to read raw input the way the network was trained."""
+
+    text: text.TextSettings | None = None  # None: a table of numbers
+    vocabulary: tuple[str, ...] = ()  # as TextVectorization.get_vocabulary() returns it
+    weights: np.ndarray | None = None  # per term: idf (tf_idf) or naive Bayes ratio (nb)
+    mean: np.ndarray | None = None  # tables: the standardization
+    std: np.ndarray | None = None
+    columns: tuple[str, ...] = ()  # tables: the raw feature columns, in order
+
+
+@dataclass(frozen=True)
 class DataOptions:
     """Everything that changes the features; later searches vary these."""
 

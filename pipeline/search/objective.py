@@ -12,7 +12,13 @@ import optuna
 
 from pipeline import datasets, metrics, params, tracking
 from pipeline.search.plan import Plan, Slot
-from pipeline.search.records import BestModel, TrialRecorder, final_metrics, model_summary
+from pipeline.search.records import (
+    BestModel,
+    TrialRecorder,
+    dataset_inputs,
+    final_metrics,
+    model_summary,
+)
 
 log = logging.getLogger("pipeline")
 
@@ -32,7 +38,7 @@ class Objective:
         run_id = self._start_run(trial, values, seed)
         result = self._train(trial, values, seed, run_id)
         state = tracking.PRUNED if result.stopped_by == "pruned" else tracking.COMPLETE
-        self._remember(trial, result)
+        self._remember(trial, result, values)
         summary = model_summary(result.model) if result.model is not None else None
         try:
             self.recorder.record(run_id, trial.number, result, summary, state)
@@ -42,7 +48,7 @@ class Objective:
                 self.tracker.fail(run_id, error)
             raise
         if state == tracking.COMPLETE:
-            self.best.offer(result)  # only a trial whose record is written
+            self.best.offer(result, trial.number)  # only a trial whose record is written
         if state == tracking.PRUNED:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
         if len(self.plan.objectives) > 1:
@@ -66,6 +72,10 @@ class Objective:
         self.tracker.log_params(run_id, params.describe_params(values) | {"seed": seed})
         return run_id
 
+    def _inputs(self, run_id: str, values: dict[str, Any], data) -> None:
+        options = params.data_options(values)
+        self.tracker.log_datasets(run_id, dataset_inputs(self.plan.dataset, options, data))
+
     def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
         # deferred: a worker process quiets TensorFlow's start-up before Keras is imported
         from pipeline.training import train_and_evaluate
@@ -75,6 +85,7 @@ class Objective:
             hook = pruning_hook(trial, metrics.val_metric(self.plan.dataset.task))
         try:
             data = self.data.get(params.data_options(values))
+            self._inputs(run_id, values, data)
             verbose = 2 if self.plan.verbose else 0
             keep_best = self.plan.trials.keep_best_epoch
             return train_and_evaluate(values, data, seed, hook, verbose, keep_best)
@@ -83,10 +94,11 @@ class Objective:
             self.tracker.fail(run_id, error)
             raise
 
-    def _remember(self, trial: optuna.Trial, result) -> None:
+    def _remember(self, trial: optuna.Trial, result, values: dict[str, Any]) -> None:
         trial.set_user_attr("val_metric", result.val_metric)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("representation", params.representation(values))
         trial.set_user_attr("seconds", round(result.seconds, 2))
         for key, value in final_metrics(result).items():
             trial.set_user_attr(key, value)

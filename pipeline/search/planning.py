@@ -155,6 +155,8 @@ def known_configs(
 
 def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> Known:
     config = params.for_family(dict(config))
+    if isinstance(config.get("units"), list) and len(config["units"]) > 1:
+        config["n_layers"] = len(config["units"])  # a row's units override the defaults' depth
     config["units"] = params.layer_units(config)
     config["n_layers"] = len(config["units"])
     return Known(source, params.trial_params(space, config), config)

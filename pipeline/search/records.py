@@ -4,7 +4,9 @@ best model a worker trained."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import logging
 import shutil
 import tempfile
@@ -56,6 +58,26 @@ class TrialRecorder:
             log.warning("trial %d: its files were not logged to MLflow: %s", number, error)
             with contextlib.suppress(Exception):  # the store is gone: the warning is all we have
                 self.tracker.set_tags(run_id, {tracking.ARTIFACTS_ERROR: str(error)})
+
+
+def dataset_inputs(spec, options, data) -> list[dict[str, str]]:
+    """The splits a trial read, as MLflow dataset inputs: the dataset's name and source, and
+    a digest of its representation (one digest per vocabulary, n-grams, output mode...)."""
+    source = str(spec.source.path) if spec.is_user else spec.source.origin
+    splits = {"train": data.train, "validation": data.val, "test": data.test}
+    key = json.dumps([spec.name, repr(options), {k: len(s or ()) for k, s in splits.items()}])
+    return [
+        {
+            "name": spec.name,
+            "digest": hashlib.sha256(f"{key}{context}".encode()).hexdigest()[:8],
+            "source_type": "local" if spec.is_user else "http",
+            "source": source,
+            "profile": json.dumps({"rows": len(split), "features": int(split.x.shape[1])}),
+            "context": context,
+        }
+        for context, split in splits.items()
+        if split is not None
+    ]
 
 
 def final_metrics(result) -> dict[str, float]:
@@ -111,7 +133,7 @@ class BestModel:
         self.path = folder / f"best-{index}.keras"
         self.minimize, self.value = minimize, None
 
-    def offer(self, result) -> None:
+    def offer(self, result, trial: int) -> None:
         if result.model is None:
             return
         better = self.value is None or (
@@ -120,13 +142,19 @@ class BestModel:
         if better:
             self.value = result.val_value
             result.model.save(self.path)
-            self.path.with_suffix(".value").write_text(repr(self.value))
+            about = {"value": self.value, "trial": trial}
+            self.path.with_suffix(".json").write_text(json.dumps(about))
 
     @staticmethod
-    def pick(folder: Path, minimize: bool) -> Path | None:
-        """The best of the workers' best models."""
-        found = {p: float(p.with_suffix(".value").read_text()) for p in folder.glob("best-*.keras")}
-        return (min if minimize else max)(found, key=found.get) if found else None
+    def pick(folder: Path, minimize: bool) -> tuple[Path, dict] | None:
+        """The best of the workers' best models, with its value and trial number."""
+        found = {
+            p: json.loads(p.with_suffix(".json").read_text()) for p in folder.glob("best-*.keras")
+        }
+        if not found:
+            return None
+        best = (min if minimize else max)(found, key=lambda p: found[p]["value"])
+        return best, found[best]
 
 
 def _best_so_far(study: optuna.Study, path: Path, minimize: bool) -> None:
@@ -175,5 +203,5 @@ def record_parent(
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     best = BestModel.pick(workdir, minimize)
     if best is not None:
-        shutil.copy(best, folder / "best_model.keras")
+        shutil.copy(best[0], folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)

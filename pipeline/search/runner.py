@@ -17,7 +17,8 @@ from pipeline.errors import UserError
 from pipeline.search import studies, workers
 from pipeline.search.objective import DataCache, Objective
 from pipeline.search.plan import Plan, Slot
-from pipeline.search.records import BestModel, record_parent
+from pipeline.search.publish import publish_best
+from pipeline.search.records import BestModel, dataset_inputs, record_parent
 
 log = logging.getLogger("pipeline")
 
@@ -33,6 +34,8 @@ class Outcome:
     ran: int  # trials this invocation started
     table: pd.DataFrame = field(default_factory=pd.DataFrame)  # the top trials
     data: datasets.Dataset | None = None  # as loaded for the trials (seeds' representation)
+    model_uri: str | None = None  # the registered best model (models:/NAME/VERSION)
+    experiment_id: str | None = None
 
 
 def run(plan: Plan) -> Outcome:
@@ -51,14 +54,36 @@ def run(plan: Plan) -> Outcome:
         tags[tracking.ENQUEUED] = "; ".join(queued)
     parent_id = tracker.start_run(experiment_id, f"{plan.study}-{plan.kind}", tags=tags)
     tracker.log_params(parent_id, plan.parent_params)
+    monitor = tracker.watch_system(parent_id)  # CPU, memory, GPU while the trials run
+    defaults = datasets.DataOptions()  # the parent's datasets: the seeds' representation
+    tracker.log_datasets(parent_id, dataset_inputs(plan.dataset, defaults, data))
     with tempfile.TemporaryDirectory() as folder:
         slot = Slot(experiment_id, parent_id, folder, quota=plan.n_trials - studies.finished(study))
-        _run_trials(study, plan, slot, data, tracker)
+        try:
+            _run_trials(study, plan, slot, data, tracker)
+        finally:
+            if monitor is not None:
+                monitor.finish()
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
         record_parent(tracker, parent_id, study, table, Path(folder), minimizes(plan))
+        model_uri = _publish(plan, study, Path(folder), data, tracker, parent_id)
     tracker.end_run(parent_id, tracking.FINISHED)
-    return Outcome(study, parent_id, len(study.trials) - before, table, data)
+    ran = len(study.trials) - before
+    return Outcome(study, parent_id, ran, table, data, model_uri, experiment_id)
+
+
+def _publish(plan: Plan, study, folder: Path, data, tracker, parent_id: str) -> str | None:
+    """The best model, logged and registered; a failure here leaves the study's results
+    intact and is one warning."""
+    try:
+        uri = publish_best(plan, study, folder, data.class_names)
+    except Exception as error:
+        log.warning("the best model was not logged to MLflow: %s", error)
+        return None
+    if uri:
+        tracker.set_tags(parent_id, {tracking.BEST_MODEL_URI: uri})
+    return uri
 
 
 def preflight(plan: Plan) -> tuple[datasets.Dataset, tracking.Tracker]:

@@ -49,15 +49,17 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
 
 
 def enqueue(study: optuna.Study, known: tuple[Known, ...]) -> list[str]:
-    """Queue the known configurations before any sampled trial (each once: a configuration
-    already in the study is skipped); returns the sources queued now."""
+    """Queue the known configurations before any sampled trial, each once per study (by its
+    source: Optuna's skip_if_exists compares only the searched params, and the recipe and a
+    table row may differ only in what the space does not search); returns those queued now."""
+    done = {t.user_attrs.get("enqueued") for t in study.get_trials(deepcopy=False)}
     queued = []
     for k in known:
-        before = len(study.get_trials(deepcopy=False))
+        if k.source in done:
+            continue
         attrs = {"enqueued": k.source} | ({"config": k.config} if k.config else {})
-        study.enqueue_trial(k.trial_params, user_attrs=attrs, skip_if_exists=True)
-        if len(study.get_trials(deepcopy=False)) > before:
-            queued.append(k.source)
+        study.enqueue_trial(k.trial_params, user_attrs=attrs)
+        queued.append(k.source)
     return queued
 
 

@@ -12,6 +12,10 @@ from pipeline.errors import UserError
 from pipeline.settings import mask, sqlite_path
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial ..."
+# MLflow 3's UI opens an experiment on its GenAI overview unless this tag says it trains
+# models; with it, the experiment opens on its runs table (checked in headless Chromium).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"  # run statuses
 COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"  # trial states (tag TRIAL_STATE)
@@ -22,7 +26,7 @@ RUN_ID_ATTR = "mlflow_run_id"  # the Optuna trial attribute naming its MLflow ru
 STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
 TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
 BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
-WORKERS, ARTIFACTS_ERROR = "workers", "artifacts_error"
+WORKERS, ARTIFACTS_ERROR, BEST_MODEL_URI = "workers", "artifacts_error", "best_model_uri"
 PARENT_RUN_ID = "mlflow.parentRunId"
 _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
@@ -55,15 +59,46 @@ class Tracker:
             root.parent.mkdir(parents=True, exist_ok=True)
         self._root = root
         self._mlflow = mlflow
+        self._store_uri = uri
         self.client = MlflowClient(tracking_uri=uri)
 
     def experiment(self, name: str) -> str:
         """The id of experiment `name`, created when missing."""
         found = self._call(self.client.get_experiment_by_name, name)
         if found is not None:
+            if found.tags.get(EXPERIMENT_KIND[0]) is None:  # made before the tag was set
+                self._call(self.client.set_experiment_tag, found.experiment_id, *EXPERIMENT_KIND)
             return found.experiment_id
         location = (self._root / name).resolve().as_uri() if self._root else None
-        return self._call(self.client.create_experiment, name, artifact_location=location)
+        tags = dict([EXPERIMENT_KIND])
+        return self._call(
+            self.client.create_experiment, name, artifact_location=location, tags=tags
+        )
+
+    def log_datasets(self, run_id: str, datasets: list[dict[str, str]]) -> None:
+        """Each split a run read, as an MLflow dataset input: name, digest, source,
+        source_type, profile (JSON) and context (train, validation, test)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = [
+            DatasetInput(
+                Dataset(d["name"], d["digest"], d["source_type"], d["source"], None, d["profile"]),
+                [InputTag("mlflow.data.context", d["context"])],
+            )
+            for d in datasets
+        ]
+        self._call(self.client.log_inputs, run_id, datasets=inputs)
+
+    def watch_system(self, run_id: str):
+        """MLflow's own sampler of CPU, memory, disk, network (and GPU) metrics for a run,
+        started; call `.finish()` on it. None where psutil is missing."""
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+        except ImportError:
+            return None
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=5, tracking_uri=self._store_uri)
+        monitor.start()
+        return monitor
 
     def start_run(
         self,

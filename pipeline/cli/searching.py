@@ -1,69 +1,26 @@
-"""Command line: parse options, call one function, turn user errors into one line + exit 2."""
+"""The study commands: datasets, search, train, reproduce, export."""
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+import typer
+import yaml
 
-import typer  # noqa: E402
-import yaml  # noqa: E402
-
-from pipeline import settings, stopping  # noqa: E402
-from pipeline.errors import UserError  # noqa: E402
-
-app = typer.Typer(
-    help="Tracked, reproducible hyperparameter searches for small Keras networks.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+from pipeline import settings, stopping
+from pipeline.cli import (
+    DATASET_HELP,
+    LabelCol,
+    TextCol,
+    _logging,
+    _write,
+    app,
+    user_errors,
 )
-
-
-@app.callback()
-def _root() -> None:
-    """Tracked, reproducible hyperparameter searches for small Keras networks."""
-
-
-def user_errors(command):
-    """One line on stderr and exit code 2 for problems the user can fix."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except UserError as error:
-            typer.echo("error: " + " ".join(str(error).split()), err=True)  # one line
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _logging(verbose: bool) -> None:
-    if not verbose:
-        from pipeline import quiet
-
-        quiet.import_tensorflow()
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("pipeline").setLevel(logging.INFO)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes, not user news
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
-
-
-TextCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the text column.")]
-LabelCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the label column.")]
-DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
+from pipeline.errors import UserError
 
 
 @app.command("datasets")
@@ -150,11 +107,13 @@ def search(
     typer.echo(summary.summary_text(outcome.study))
     name = plan.dataset.name
     study_option = "" if plan.study == name else f" --study {plan.study!r}"
-    typer.echo(
-        f"\nEvery trial: pipeline export {name!r}{study_option}\n"
-        f"In the MLflow UI: make ui, open http://127.0.0.1:5000, experiment {name!r}, "
-        f"run {plan.study}-search"
-    )
+    lines = [f"\nEvery trial: pipeline export {name!r}{study_option}"]
+    if outcome.model_uri:
+        lines.append(f'Best model: {outcome.model_uri}; pipeline predict {name!r} "some text"')
+    if outcome.experiment_id:
+        page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
+        lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
+    typer.echo("\n".join(lines))
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
@@ -197,20 +156,6 @@ def train(
     figures = {result.val_metric: result.val_value, **result.test}
     typer.echo(" ".join(f"{k}={v:.4f}" for k, v in figures.items()))
     typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")
-
-
-def _write(text: str, output: Path | None) -> None:
-    """Print, or write the file whole (a temp file renamed into place)."""
-    if output is None:
-        typer.echo(text)
-        return
-    try:
-        partial = output.with_name(output.name + ".partial")
-        partial.write_text(text)
-        partial.replace(output)
-    except OSError as error:
-        raise UserError(f"cannot write {output}: {error.strerror}") from None
-    typer.echo(f"wrote {output}")
 
 
 @app.command()
@@ -266,33 +211,3 @@ def export(
         label = f"study {chosen!r}" if chosen else "any study"
         raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
     _write(report.export_text(runs, metric, top, fmt), output)
-
-
-@app.command()
-@user_errors
-def ui(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
-) -> None:
-    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
-    uri = settings.tracking_uri(tracking_uri)
-    if (database := settings.sqlite_path(uri)) is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    raise typer.Exit(subprocess.call(command))
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,83 @@
+"""Command line: parse options, build one plan, hand it over, print; user errors become one
+line on stderr and exit code 2. The commands live in `searching` (datasets, search, train,
+reproduce, export) and `serving` (predict, ui, dashboard)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+
+import typer  # noqa: E402
+
+from pipeline.errors import UserError  # noqa: E402
+
+app = typer.Typer(
+    help="Tracked, reproducible hyperparameter searches for small Keras networks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Tracked, reproducible hyperparameter searches for small Keras networks."""
+
+
+def user_errors(command):
+    """One line on stderr and exit code 2 for problems the user can fix."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as error:
+            typer.echo("error: " + " ".join(str(error).split()), err=True)  # one line
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _logging(verbose: bool) -> None:
+    if not verbose:
+        from pipeline import quiet
+
+        quiet.import_tensorflow()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes, not user news
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
+
+
+TextCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the text column.")]
+LabelCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the label column.")]
+DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
+
+
+def _write(text: str, output: Path | None) -> None:
+    """Print, or write the file whole (a temp file renamed into place)."""
+    if output is None:
+        typer.echo(text)
+        return
+    try:
+        partial = output.with_name(output.name + ".partial")
+        partial.write_text(text)
+        partial.replace(output)
+    except OSError as error:
+        raise UserError(f"cannot write {output}: {error.strerror}") from None
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    app()
+
+
+from pipeline.cli import searching, serving  # noqa: E402, F401  (registers the commands)

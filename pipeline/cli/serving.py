@@ -1,0 +1,86 @@
+"""Using what the searches made: predict with a model, and the MLflow and Optuna UIs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline import settings
+from pipeline.cli import LabelCol, TextCol, _logging, app, user_errors
+from pipeline.errors import UserError
+
+
+@app.command()
+@user_errors
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    uri = settings.tracking_uri(tracking_uri)
+    if (database := settings.sqlite_path(uri)) is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    # MLflow 3.17's UI opens experiments on its GenAI pages unless told (or switched once)
+    typer.echo(f"runs first: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning")
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command()
+@user_errors
+def predict(
+    model: Annotated[
+        str, typer.Argument(help="A dataset or study name (its champion), or an MLflow model URI.")
+    ],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="One text a line, or a CSV (text or feature columns).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Labels and probabilities (or values) for raw inputs, from a logged model."""
+    _logging(False)
+    from pipeline import datasets, prediction
+    from pipeline.tracking import models
+
+    inputs = prediction.read_inputs(texts, file)
+    if fmt not in prediction.FORMATS:
+        raise UserError(f"unknown format {fmt!r}; use {', '.join(prediction.FORMATS)}")
+    uri = models.model_uri(model, lambda name: datasets.dataset_name(name, text_col, label_col))
+    loaded = models.load_model(settings.tracking_uri(tracking_uri), uri)
+    prediction.check_columns(inputs, models.input_columns(loaded), file)
+    typer.echo(prediction.render(inputs, loaded.predict(inputs), fmt))
+
+
+@app.command()
+@user_errors
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
+) -> None:
+    """Serve the Optuna studies with optuna-dashboard on 127.0.0.1."""
+    url = settings.storage_url(storage)
+    if (database := settings.sqlite_path(url)) is not None and not database.is_file():
+        raise UserError(f"no Optuna storage at {url}: run a search first")
+    command = [sys.executable, "-m", "optuna_dashboard", url, "--host", "127.0.0.1"]
+    typer.echo(f"optuna-dashboard for {settings.mask(url)} at http://127.0.0.1:{port}")
+    raise typer.Exit(subprocess.call([*command, "--port", str(port)]))

@@ -1,0 +1,138 @@
+"""The end-to-end model: raw texts (or rows of raw feature values) in, labels with their
+probability (or predicted values) out. A bundle folder holds the trained Keras network and
+everything its features were fitted with on the training split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pipeline.datasets import Fitted, TextSettings
+
+MODEL, SETTINGS, ARRAYS, ENCODER = "model.keras", "preprocessing.json", "fitted.npz", "encoder"
+TEXT_COLUMN = "text"
+
+
+def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, classes) -> Path:
+    """Write the network and what it needs to read raw input into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model_path, folder / MODEL)
+    text = fitted.text
+    settings = {
+        "task": task,
+        "class_names": list(classes),
+        "columns": list(fitted.columns),
+        "text": None if text is None else {**text.__dict__, "encoder": ""},
+    }
+    if text is not None and text.encoder:
+        shutil.copytree(text.encoder, folder / ENCODER)
+        settings["text"]["encoder"] = ENCODER
+    (folder / SETTINGS).write_text(json.dumps(settings, indent=1))
+    arrays = {
+        name: value
+        for name, value in (
+            ("vocabulary", np.asarray(fitted.vocabulary, dtype=str)),
+            ("weights", fitted.weights),
+            ("mean", fitted.mean),
+            ("std", fitted.std),
+        )
+        if value is not None
+    }
+    np.savez(folder / ARRAYS, **arrays)
+    return folder
+
+
+class Predictor:
+    """A loaded bundle; `predict` takes texts, or a frame of raw feature columns."""
+
+    def __init__(self, folder: Path) -> None:
+        import keras
+
+        from pipeline import quiet
+
+        quiet.import_tensorflow()
+        folder = Path(folder)
+        settings = json.loads((folder / SETTINGS).read_text())
+        self.task, self.classes = settings["task"], tuple(settings["class_names"])
+        self.columns = tuple(settings["columns"])
+        with np.load(folder / ARRAYS) as arrays:
+            self.arrays = {k: arrays[k] for k in arrays.files}
+        self.text = None
+        if settings["text"] is not None:
+            raw = settings["text"]
+            raw["encoder"] = str(folder / raw["encoder"]) if raw["encoder"] else ""
+            self.text = TextSettings(**raw)
+        self.model = keras.models.load_model(folder / MODEL)
+        self._layer = None
+
+    def predict(self, inputs) -> pd.DataFrame:
+        """Labels and their probability (classification) or predicted values (regression)."""
+        from pipeline.evaluation import probabilities
+
+        scores = probabilities(self.model, self.features(inputs))
+        if self.task == "regression":
+            return pd.DataFrame({"value": scores[:, 0].astype(float)})
+        if self.task == "binary":
+            positive = scores[:, 0].astype(float)
+            index = (positive > 0.5).astype(int)
+            chosen = np.where(index == 1, positive, 1 - positive)
+            table = np.stack([1 - positive, positive], axis=1)
+        else:
+            index, table = scores.argmax(axis=1), scores.astype(float)
+            chosen = table[np.arange(len(index)), index]
+        frame = pd.DataFrame({"label": [self.classes[i] for i in index], "probability": chosen})
+        for i, name in enumerate(self.classes):
+            frame[f"p_{name}"] = table[:, i]
+        return frame
+
+    def features(self, inputs):
+        """Raw input as the network's features, fitted on the training split."""
+        if self.text is None:
+            frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
+            missing = [c for c in self.columns if c not in frame.columns]
+            if missing:
+                raise ValueError(f"missing feature columns: {', '.join(missing)}")
+            x = frame[list(self.columns)].to_numpy(dtype="float32")
+            return ((x - self.arrays["mean"]) / self.arrays["std"]).astype("float32")
+        return self._vectorize(texts_of(inputs))
+
+    def _vectorize(self, texts: list[str]):
+        from pipeline.datasets import text
+
+        texts = [t.replace("<br />", " ") for t in texts]  # as the IMDB reader cleans reviews
+        if self.text.output_mode == "encoder":
+            return text.encode(self.text.encoder, texts)[0]
+        matrix = text.transform_with(self._vectorizer(), texts, self.text.output_mode)
+        weights = self.arrays.get("weights")
+        if self.text.output_mode == "nb":
+            matrix = (matrix @ sp.diags(weights)).astype("float32").tocsr()
+        if self.text.output_mode == "tf_idf":
+            from sklearn.preprocessing import normalize
+
+            matrix = normalize(matrix @ sp.diags(weights)).astype("float32").tocsr()
+        return matrix
+
+    def _vectorizer(self):
+        if self._layer is None:
+            from pipeline.datasets import text
+
+            self._layer = text.vectorizer(self.text, list(self.arrays["vocabulary"]))
+        return self._layer
+
+
+def texts_of(inputs) -> list[str]:
+    """A list of strings, a Series, or a frame with a `text` column (MLflow serving)."""
+    if isinstance(inputs, pd.DataFrame):
+        if TEXT_COLUMN in inputs.columns:
+            return [str(t) for t in inputs[TEXT_COLUMN]]
+        if inputs.shape[1] == 1:
+            return [str(t) for t in inputs.iloc[:, 0]]
+        raise ValueError(f"expected a {TEXT_COLUMN!r} column, got {', '.join(inputs.columns)}")
+    if isinstance(inputs, str):
+        return [inputs]
+    return [str(t) for t in inputs]

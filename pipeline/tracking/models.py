@@ -1,0 +1,136 @@
+"""The best model as MLflow knows models: a pyfunc around the end-to-end bundle (raw input
+in), logged on its trial run, registered under the study's name, and the `champion` alias
+on the version best by the study's validation metric."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import UserError
+from pipeline.settings import mask
+
+log = logging.getLogger("pipeline")
+CHAMPION = "champion"
+VALUE_TAG, METRIC_TAG = "val_value", "val_metric"  # on each model version
+URI_SCHEMES = ("models:/", "runs:/", "file:", "mlflow-artifacts:", "s3:", "gs:", "http")
+PACKAGE = Path(__file__).resolve().parent.parent  # pipeline/, shipped with the model
+
+
+class BundleModel(mlflow.pyfunc.PythonModel):
+    """MLflow's view of `inference.Predictor`: a frame with a `text` column (or the raw
+    feature columns) in, labels and probabilities (or values) out."""
+
+    def load_context(self, context) -> None:
+        from pipeline.inference import Predictor
+
+        self.predictor = Predictor(Path(context.artifacts["bundle"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.predictor.predict(model_input)
+
+
+def registered_name(study: str) -> str:
+    """A study name as a registered model name: letters, digits, `.`, `_`, `-`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", study).strip("-") or "model"
+
+
+def log_model(
+    tracking_uri: str,
+    run_id: str,
+    bundle: Path,
+    example: pd.DataFrame,
+    study: str,
+    value: tuple[str, float, bool],
+) -> str | None:
+    """Log the bundle as a pyfunc model on `run_id` and register it; the new version takes
+    the champion alias when its validation value beats the champion's. Returns the model
+    URI (`models:/NAME/VERSION`), or None where the store has no model registry."""
+    from pipeline.inference import Predictor
+
+    mlflow.set_tracking_uri(tracking_uri)
+    output = Predictor(bundle).predict(example)
+    signature = mlflow.models.infer_signature(example, output)
+    name = registered_name(study)
+    with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+        warnings.simplefilter("ignore")  # MLflow's notes on pip requirements and pickling
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BundleModel(),
+            artifacts={"bundle": str(bundle)},
+            code_paths=[str(PACKAGE)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
+    try:
+        version = mlflow.register_model(info.model_uri, name, await_registration_for=60)
+    except MlflowException as error:
+        log.warning("model logged but not registered (%s): %s", mask(tracking_uri), error)
+        return None
+    crown(MlflowClient(tracking_uri), name, version.version, value)
+    return f"models:/{name}/{version.version}"
+
+
+def crown(client: MlflowClient, name: str, version: str, value: tuple[str, float, bool]) -> bool:
+    """Tag the version with its validation value; give it the champion alias if it beats
+    the current champion's (or there is none)."""
+    metric, number, minimize = value
+    client.set_model_version_tag(name, version, METRIC_TAG, metric)
+    client.set_model_version_tag(name, version, VALUE_TAG, repr(number))
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+        same = champion.tags.get(METRIC_TAG) == metric  # else not comparable: the new one wins
+        best = float(champion.tags.get(VALUE_TAG, "nan")) if same else None
+    except MlflowException:
+        best = None
+    better = best is None or best != best or (number < best if minimize else number > best)
+    if better:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return better
+
+
+def model_uri(model: str, study_of) -> str:
+    """`pipeline predict MODEL`: an MLflow model URI as it is, else a dataset or study name
+    whose champion is meant (`study_of` turns a dataset name into its study name)."""
+    if model.startswith(URI_SCHEMES) or (Path(model) / "MLmodel").is_file():
+        return model
+    return f"models:/{registered_name(study_of(model))}@{CHAMPION}"
+
+
+def load_model(tracking_uri: str, uri: str):
+    """The pyfunc model at `uri`; a missing one is a UserError."""
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        hint = " (a search registers its best model when it completes a trial)"
+        raise UserError(f"no model at {uri}: {first}{hint if CHAMPION in uri else ''}") from None
+
+
+def _requirements() -> list[str]:
+    """What the model needs to load where `pipeline` is not installed (its code ships)."""
+    import keras
+    import numpy
+    import scipy
+    import sklearn
+    import tensorflow
+    import yaml
+
+    modules = {"tensorflow": tensorflow, "keras": keras, "numpy": numpy, "scipy": scipy}
+    modules |= {"scikit-learn": sklearn, "pandas": pd, "pyyaml": yaml}
+    return [f"{name}=={module.__version__}" for name, module in modules.items()]
+
+
+def input_columns(model) -> list[str]:
+    """The columns a logged model's signature asks for (`text`, or a table's features)."""
+    schema = model.metadata.get_input_schema()
+    return list(schema.input_names()) if schema is not None else []
