@@ -16,6 +16,8 @@ SEEDS ?= 3
 TOP ?= 10
 OUTPUT ?=
 PORT ?= 5000
+SERVE_PORT ?= 5001
+MODEL ?= imdb
 DASHBOARD_PORT ?= 8080
 PYTEST_ARGS ?=
 
@@ -24,7 +26,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui dashboard bench bench-speed bench-search clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,16 +74,23 @@ export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..]
 ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
 	$(BIN)/pipeline ui --port $(PORT)
 
+serve: $(STAMP) ## Serve a registered champion: make serve MODEL=imdb SERVE_PORT=5001
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m models:/$(MODEL)@champion \
+		--env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
+
 dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_PORT)
 	$(BIN)/pipeline dashboard --port $(DASHBOARD_PORT)
 
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search ## Both benchmarks below (~70 min on 2 cores)
+bench: bench-speed bench-search bench-model ## The benchmarks below (~75 min on 2 cores)
 
 bench-speed: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/results/latest.md
 	$(BIN)/python bench/run.py
+
+bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
+	$(BIN)/python bench/model_serving.py
 
 bench-search: $(STAMP) ## Search quality vs recipe and seed tables (~50 min): bench/results/search_quality.md
 	$(BIN)/python bench/search_quality.py

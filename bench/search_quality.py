@@ -172,7 +172,7 @@ def small_text(work: Path, env: dict) -> list[dict]:
     for name in ("earn", "acq"):
         index = reuters.TOPICS.index(name)
         chosen = [t for t, y in zip(texts, labels, strict=True) if y == index][:300]
-        (folder / name).mkdir(parents=True)
+        (folder / name).mkdir(parents=True, exist_ok=True)
         for i, text in enumerate(chosen):
             (folder / name / f"{i}.txt").write_text(text)
     results = []

@@ -205,7 +205,10 @@ def test_mlflow_models_serve_answers_raw_texts(tiny_data, stores, tmp_path):
     port = _free_port()
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/imdb@champion"]
     command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # uvicorn
+    server = subprocess.Popen(
+        command, env=os.environ | {"PATH": path}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         _wait(f"http://127.0.0.1:{port}/ping", time.monotonic() + 120)
         texts = ["great wonderful superb", "awful boring dull", "the plot of the film"]

@@ -58,3 +58,6 @@ def test_search_logs_to_a_tracking_server(tiny_data, stores, tmp_path, mlflow_se
     assert "best_model.keras" in artifacts(client, parents[0].info.run_id)
     assert (tmp_path / "server-artifacts").is_dir()  # stored by the server, not locally
     assert outcome.parent_run_id == parents[0].info.run_id
+    champion = client.get_model_version_by_alias("imdb", "champion")  # registered there too
+    assert outcome.model_uri == f"models:/imdb/{champion.version}"
+    assert champion.run_id == parents[0].data.tags["best_run_id"]

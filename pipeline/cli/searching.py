@@ -109,7 +109,7 @@ def search(
     study_option = "" if plan.study == name else f" --study {plan.study!r}"
     lines = [f"\nEvery trial: pipeline export {name!r}{study_option}"]
     if outcome.model_uri:
-        lines.append(f'Best model: {outcome.model_uri}; pipeline predict {name!r} "some text"')
+        lines.append(f'Best model: {outcome.model_uri}; pipeline predict {plan.study!r} "a text"')
     if outcome.experiment_id:
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
         lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")

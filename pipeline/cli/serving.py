@@ -81,6 +81,7 @@ def dashboard(
     url = settings.storage_url(storage)
     if (database := settings.sqlite_path(url)) is not None and not database.is_file():
         raise UserError(f"no Optuna storage at {url}: run a search first")
-    command = [sys.executable, "-m", "optuna_dashboard", url, "--host", "127.0.0.1"]
+    from optuna_dashboard import run_server
+
     typer.echo(f"optuna-dashboard for {settings.mask(url)} at http://127.0.0.1:{port}")
-    raise typer.Exit(subprocess.call([*command, "--port", str(port)]))
+    run_server(url, host="127.0.0.1", port=port)

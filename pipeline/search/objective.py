@@ -129,7 +129,7 @@ class DataCache:
         if options == datasets.DataOptions():
             return self.default
         if options not in self.others:
-            log.info("loading %s with %s", self.spec.name, options)
+            log.debug("loading %s with %s", self.spec.name, options)
             if len(self.others) >= 3:  # a few in memory; the rest stay on disk
                 self.others.pop(next(iter(self.others)))
             self.others[options] = datasets.load_dataset(self.spec, options)

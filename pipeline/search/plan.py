@@ -41,6 +41,12 @@ class SpaceTrials:
     def tags(self, objectives: tuple[str, ...]) -> dict[str, str]:
         return {"sampler": self.sampler, tracking.OBJECTIVES: ",".join(objectives)}
 
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs before the pruner may stop a trial: a quarter of the shortest budget."""
+        low = next((p.low for p in self.space.params if p.name == "epochs" and p.low), None)
+        return max(1, int(low or self.space.defaults.get("epochs", 4)) // 4)
+
     def params_of(self, trial) -> dict[str, Any]:
         """Sampled from the space; an enqueued known configuration trains as it is."""
         sampled = params.suggest(trial, self.space)
@@ -58,6 +64,7 @@ class TableTrials:
     kind: ClassVar[str] = "reproduce"
     keep_best_epoch: ClassVar[bool] = False  # a row trains exactly the epochs it names
     known: ClassVar[tuple[Known, ...]] = ()  # its rows are the grid itself
+    warmup_epochs: ClassVar[int] = 1  # no pruner: unused
     table: tables.SeedTable
     replicates: int
 

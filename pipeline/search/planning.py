@@ -75,7 +75,7 @@ def search_plan(options: SearchOptions) -> Plan:
         },
     )
     studies.make_sampler(plan)  # a bad sampler or pruner fails before the study exists
-    studies.make_pruner(plan.pruner)
+    studies.make_pruner(plan.pruner, trials.warmup_epochs)
     return plan
 
 

@@ -37,7 +37,7 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
         load_if_exists=True,
         directions=wanted,
         sampler=make_sampler(plan, existing, worker),
-        pruner=make_pruner(plan.pruner),
+        pruner=make_pruner(plan.pruner, plan.trials.warmup_epochs),
     )
     if [d.name.lower() for d in study.directions] != wanted:
         raise UserError(
@@ -114,9 +114,11 @@ def tpe_arguments(n_trials: int, n_workers: int) -> dict:
     }
 
 
-def make_pruner(name: str) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, warmup: int = 1) -> optuna.pruners.BasePruner:
+    """`warmup`: epochs no trial is pruned in (a quarter of the shortest budget, at least 1:
+    Boston's 100-epoch runs are not judged on their first noisy epochs)."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     if name == "none":

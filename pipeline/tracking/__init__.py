@@ -13,6 +13,7 @@ from pipeline.settings import mask, sqlite_path
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial ..."
+logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # "Stopping ..."
 # MLflow 3's UI opens an experiment on its GenAI overview unless this tag says it trains
 # models; with it, the experiment opens on its runs table (checked in headless Chromium).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
