@@ -26,7 +26,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model clean
+.PHONY: help install test test-fast lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ bench-speed: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/r
 
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
 	$(BIN)/python bench/model_serving.py
+
+soak: $(STAMP) ## 4 workers, PostgreSQL, an MLflow server and chaos (~12 min): bench/results/soak.md
+	$(BIN)/python bench/soak.py
 
 bench-search: $(STAMP) ## Search quality vs recipe and seed tables (~50 min): bench/results/search_quality.md
 	$(BIN)/python bench/search_quality.py

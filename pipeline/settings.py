@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.errors import UserError
+
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 _PROJECT_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -25,6 +27,26 @@ def search_spaces_dir() -> Path:
 
 def tracking_uri(override: str | None = None) -> str:
     return override or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql")
+
+
+def check_tracking_uri(uri: str) -> str:
+    """A tracking URI MLflow can store runs at; anything else is one line for the user."""
+    scheme = urlsplit(uri).scheme.split("+")[0]
+    if scheme not in TRACKING_SCHEMES:
+        raise UserError(
+            f"unsupported MLflow tracking URI {mask(uri)!r}: use sqlite:///PATH, "
+            "http(s)://HOST:PORT (a tracking server), postgresql://... or file:PATH"
+        )
+    return uri
+
+
+def check_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {port}")
+    return port
 
 
 def storage_url(override: str | None = None) -> str:

@@ -269,3 +269,18 @@ def test_naive_bayes_weights_are_training_log_count_ratios(tiny_data):
         expected = getattr(multi_hot, split).x.toarray() * ratio
         assert np.allclose(getattr(nb, split).x.toarray(), expected, atol=1e-5)
     assert (ratio > 0).any() and (ratio < 0).any()
+
+
+def test_a_damaged_cache_file_is_rebuilt_with_one_warning(tiny_data, tmp_path):
+    first = load_dataset("imdb")
+    (cached,) = list((tmp_path / "cache").glob("imdb-*.npz"))
+    cached.write_bytes(cached.read_bytes()[:100])  # a full disk or a killed copy
+    with pytest.warns(UserWarning, match="damaged cache file .*imdb-.*: rebuilding it") as caught:
+        again = load_dataset("imdb")
+    assert len([w for w in caught if "damaged" in str(w.message)]) == 1
+    assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
+    assert registry_cache_files(tmp_path) == [cached.name]  # rewritten whole, no temporaries
+
+
+def registry_cache_files(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "cache").iterdir() if p.suffix == ".npz")

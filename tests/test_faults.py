@@ -185,3 +185,76 @@ def test_fifty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
     after = [rss for t, rss in samples if t >= first]
     growth_mb = (max(after) - after[0]) / 2**20
     assert growth_mb <= 300, f"resident memory grew {growth_mb:.0f} MB over 49 trials"
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_pipeline_ui_stops_its_whole_server(tmp_path, sig):
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [sys.executable, "-m", "pipeline", "ui", "--port", str(port), "--tracking-uri", uri]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not _answers(port):
+        assert time.monotonic() < deadline and proc.poll() is None, "the UI did not start"
+        time.sleep(0.5)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while _answers(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _answers(port), "the MLflow server kept serving after pipeline ui stopped"
+
+
+def test_processes_starting_together_on_a_new_store_all_succeed(tmp_path):
+    """Four processes open one brand-new SQLite tracking store and Optuna storage at the same
+    instant, as two terminals or several workers do; MLflow's migration used to fail in all
+    but one of them (alembic's "Online migration expected to match one row")."""
+    code = """
+import sys, time
+while time.time() < float(sys.argv[1]):
+    time.sleep(0.001)
+from pipeline.tracking import Tracker
+from pipeline.search import studies
+Tracker(sys.argv[2]).experiment("race")
+studies.open_storage(sys.argv[3])
+"""
+    for round_ in range(2):
+        folder = tmp_path / f"round{round_}"
+        stores = [f"sqlite:///{folder}/mlflow.db", f"sqlite:///{folder}/optuna.db"]
+        start = str(time.time() + 3)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, start, *stores], stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
+        ]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, errors
+
+
+def test_a_killed_search_leaves_no_parent_running(tiny_data, stores, tmp_path):
+    """SIGKILL during a trial, then the same command: the study ends at n trials, and the
+    killed invocation's parent run is swept to KILLED along with its trial run."""
+    args = search_args(tmp_path, 3, "--study", "s")
+    proc = cli(args, tiny_data, stores, stores["storage"])
+    victim = running_trial_run(stores, time.monotonic() + 120)
+    proc.kill()
+    proc.wait(30)
+    finish(cli(args, tiny_data, stores, stores["storage"]), 0)
+    assert len(complete("s", stores["storage"])) == 3
+    parents, children = runs_of(stores["tracking"], "imdb")
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
+    killed = next(p for p in parents if p.info.status == "KILLED")
+    assert killed.info.run_id == victim.data.tags["mlflow.parentRunId"]
+    assert killed.data.tags["error"] == "its invocation was killed or lost"
+    assert not [r for r in parents + children if r.info.status == "RUNNING"]

@@ -204,6 +204,8 @@ def export(
     from pipeline import datasets, report, tracking
 
     report.check_format(fmt)
+    if top < 1:
+        raise UserError(f"--top must be at least 1, got {top}")
     experiment = datasets.dataset_name(dataset, text_col, label_col)
     chosen = None if all_studies else (study or experiment)
     runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +24,8 @@ def ui(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
-    uri = settings.tracking_uri(tracking_uri)
+    settings.check_port(port)
+    uri = settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     if (database := settings.sqlite_path(uri)) is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
     command = [
@@ -39,7 +43,7 @@ def ui(
     typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
     # MLflow 3.17's UI opens experiments on its GenAI pages unless told (or switched once)
     typer.echo(f"runs first: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning")
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(run_group(command))
 
 
 @app.command()
@@ -78,6 +82,7 @@ def dashboard(
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
 ) -> None:
     """Serve the Optuna studies with optuna-dashboard on 127.0.0.1."""
+    settings.check_port(port)
     url = settings.storage_url(storage)
     if (database := settings.sqlite_path(url)) is not None and not database.is_file():
         raise UserError(f"no Optuna storage at {url}: run a search first")
@@ -85,3 +90,35 @@ def dashboard(
 
     typer.echo(f"optuna-dashboard for {settings.mask(url)} at http://127.0.0.1:{port}")
     run_server(url, host="127.0.0.1", port=port)
+
+
+def run_group(command: list[str], grace: float = 10.0) -> int:
+    """Run a server in a process group of its own and stop the whole group (the MLflow UI
+    forks uvicorn workers) on Ctrl-C, SIGTERM or SIGHUP; returns its exit code."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    server = subprocess.Popen(command, start_new_session=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, stop)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _stop_group(server, grace)
+
+
+def _stop_group(server: subprocess.Popen, grace: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(grace)
+            if sig == signal.SIGTERM:
+                time.sleep(0.5)  # let its children leave too, then make sure
+        except subprocess.TimeoutExpired:
+            continue

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -229,18 +230,24 @@ def save_fitted(path: Path, fitted: dict[str, np.ndarray]) -> bool:
 
 def load_fitted(path: Path) -> dict[str, np.ndarray] | None:
     try:
-        with np.load(fitted_path(path)) as npz:
+        with open(fitted_path(path), "rb") as handle, np.load(handle) as npz:
             return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # missing or damaged: rebuilt by whoever needs it
 
 
 def load_splits(path: Path) -> dict[str, tuple] | None:
+    """The cached splits, or None when there is no cache file or it is damaged (a full disk
+    or a killed copy): the cache is derived data, so it is rebuilt, with one warning."""
     if not path.is_file():
         return None
-    with np.load(path) as npz:
-        names = {key.rsplit("_", 1)[0] for key in npz.files}
-        return {name: (_features(npz, name), npz[f"{name}_y"]) for name in names}
+    try:
+        with open(path, "rb") as handle, np.load(handle) as npz:  # closed even when damaged
+            names = {key.rsplit("_", 1)[0] for key in npz.files}
+            return {name: (_features(npz, name), npz[f"{name}_y"]) for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        warnings.warn(f"damaged cache file {path} ({error}): rebuilding it", stacklevel=2)
+        return None
 
 
 def _features(npz, name: str):

@@ -43,6 +43,12 @@ def search_plan(options: SearchOptions) -> Plan:
     spec = datasets.resolve(options.dataset, options.text_col, options.label_col)
     path = find_space(spec, options.space)
     at_least_one("--n-trials", options.n_trials)
+    at_least_one("--heartbeat", options.heartbeat)
+    if options.timeout is not None and options.timeout <= 0:
+        raise UserError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+    if options.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {options.seed}")
+    settings.check_tracking_uri(settings.tracking_uri(options.tracking_uri))
     space = spaces.load(path, task=spec.task)
     if space.dataset and space.dataset != spec.name:
         raise UserError(f"{path}: written for dataset {space.dataset!r}, not {spec.name!r}")
@@ -97,6 +103,7 @@ def reproduce_plan(
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
     seed_table = tables.load(path, task_of)
     at_least_one("--seeds", seeds)
+    settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     spec = specs.get(seed_table.dataset) or datasets.resolve(seed_table.dataset)
     trials = TableTrials(seed_table, seeds)
     plan = Plan(
@@ -174,6 +181,9 @@ def train_plan(
 ) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `overrides`."""
     spec = datasets.resolve(dataset, text_col, label_col)
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
+    settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     base = spaces.load(find_space(spec, space), task=spec.task)
     merged = {**base.defaults, **overrides}
     checked = spaces.parse({"defaults": merged}, "arguments", spec.task).defaults

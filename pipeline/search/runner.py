@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline import datasets, metrics, report, stopping, tracking
 from pipeline.errors import UserError
-from pipeline.search import studies, workers
+from pipeline.search import liveness, studies, workers
 from pipeline.search.objective import DataCache, Objective
 from pipeline.search.plan import Plan, Slot
 from pipeline.search.publish import publish_best
@@ -43,6 +43,7 @@ def run(plan: Plan) -> Outcome:
     studies.quiet_optuna(plan.verbose)
     data, tracker = preflight(plan)
     study = studies.open_study(plan)
+    liveness.sweep_parents(tracker, plan.dataset.name, study)  # of killed invocations
     if studies.finished(study) >= plan.n_trials:
         log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
         return Outcome(study, None, 0, report.trials_frame(study, top=10), data)
@@ -50,11 +51,13 @@ def run(plan: Plan) -> Outcome:
     queued = studies.enqueue(study, plan.trials.known)
     experiment_id = tracker.experiment(plan.dataset.name)
     tags = plan.tags | {tracking.KIND: plan.kind, tracking.WORKERS: plan.workers}
+    tags |= liveness.identity()
     if queued:  # which trials were enqueued, and from where
         tags[tracking.ENQUEUED] = "; ".join(queued)
     parent_id = tracker.start_run(experiment_id, f"{plan.study}-{plan.kind}", tags=tags)
     tracker.log_params(parent_id, plan.parent_params)
     monitor = tracker.watch_system(parent_id)  # CPU, memory, GPU while the trials run
+    heartbeat = liveness.Heartbeat(tracker, parent_id)
     defaults = datasets.DataOptions()  # the parent's datasets: the seeds' representation
     tracker.log_datasets(parent_id, dataset_inputs(plan.dataset, defaults, data))
     with tempfile.TemporaryDirectory() as folder:
@@ -62,6 +65,7 @@ def run(plan: Plan) -> Outcome:
         try:
             _run_trials(study, plan, slot, data, tracker)
         finally:
+            heartbeat.stop()
             if monitor is not None:
                 monitor.finish()
         sweep(study, tracker, plan)

@@ -10,6 +10,7 @@ import sqlalchemy
 
 from pipeline import metrics, params, settings, tracking
 from pipeline.errors import UserError
+from pipeline.locks import store_lock
 from pipeline.search.plan import Known, Plan, TableTrials
 
 log = logging.getLogger("pipeline")
@@ -162,7 +163,7 @@ def open_storage(
             "heartbeat_stale_trial_callback": on_stale,
         }
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        with warnings.catch_warnings(), store_lock(url):  # one process creates a new file
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
     except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs

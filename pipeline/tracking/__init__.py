@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserError
-from pipeline.settings import mask, sqlite_path
+from pipeline.locks import store_lock
+from pipeline.settings import check_tracking_uri, mask, sqlite_path
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial ..."
@@ -28,6 +29,7 @@ STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
 TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
 BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
 WORKERS, ARTIFACTS_ERROR, BEST_MODEL_URI = "workers", "artifacts_error", "best_model_uri"
+HOST, PID, ALIVE_AT = "host", "pid", "alive_at"  # a parent run's invocation, and when it last beat
 PARENT_RUN_ID = "mlflow.parentRunId"
 _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
@@ -45,7 +47,7 @@ class Tracker:
         import mlflow  # deferred: importing MLflow costs a second
         from mlflow.tracking import MlflowClient
 
-        self.uri = uri
+        self.uri = check_tracking_uri(uri)
         if uri.startswith(("http://", "https://")):  # bounded retries, then a clear error
             for key, value in (
                 ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
@@ -61,7 +63,9 @@ class Tracker:
         self._root = root
         self._mlflow = mlflow
         self._store_uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        with store_lock(uri):  # a new store is created and migrated by one process at a time
+            self.client = MlflowClient(tracking_uri=uri)
+            self._call(self.client.search_experiments, max_results=1)
 
     def experiment(self, name: str) -> str:
         """The id of experiment `name`, created when missing."""
@@ -172,16 +176,21 @@ class Tracker:
         self, experiment: str, study: str | None = None, running: bool = False
     ) -> list[dict[str, Any]]:
         """The trial runs of `study` (of every study when None); only RUNNING ones if asked."""
+        runs = self._study_runs(experiment, study, running)
+        return [r for r in runs if TRIAL_NUMBER in r["tags"]]
+
+    def parent_runs(self, experiment: str, study: str, running: bool = False) -> list[dict]:
+        """The runs of `study`'s invocations (search, reproduce), not their trials."""
+        runs = self._study_runs(experiment, study, running)
+        return [r for r in runs if TRIAL_NUMBER not in r["tags"] and KIND in r["tags"]]
+
+    def _study_runs(self, experiment: str, study: str | None, running: bool) -> list[dict]:
         where = [f"attributes.status = '{RUNNING}'"] if running else []
         literal = None if study is None else _literal(study)
         if literal is not None:
             where.append(f"tags.{STUDY} = {literal}")
         runs = self.runs(experiment, " and ".join(where))
-        return [
-            r
-            for r in runs
-            if TRIAL_NUMBER in r["tags"] and (study is None or r["tags"].get(STUDY) == study)
-        ]
+        return [r for r in runs if study is None or r["tags"].get(STUDY) == study]
 
     def runs(self, experiment: str, filter_string: str = "") -> list[dict[str, Any]]:
         """All runs of an experiment matching `filter_string` (MLflow's search syntax),

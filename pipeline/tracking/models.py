@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import UserError
-from pipeline.settings import mask
+from pipeline.settings import check_tracking_uri, mask
 
 log = logging.getLogger("pipeline")
 CHAMPION = "champion"
@@ -107,7 +107,7 @@ def model_uri(model: str, study_of) -> str:
 
 def load_model(tracking_uri: str, uri: str):
     """The pyfunc model at `uri`; a missing one is a UserError."""
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(check_tracking_uri(tracking_uri))
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as error:
