@@ -98,8 +98,9 @@ def make_sampler(plan: Plan, done: int = 0, worker: int = 0) -> optuna.samplers.
 
 
 def tpe_arguments(n_trials: int, n_workers: int) -> dict:
-    """Every TPE argument set here, so a study samples the same way whatever Optuna's
-    defaults become (Optuna 5 turned multivariate and constant liar on). Random start-up
+    """Every TPE argument Optuna 5 still supports set here, so a study samples the same way
+    whatever the defaults become (Optuna 5 turned multivariate and constant liar on; it
+    deprecates the prior and endpoint switches, left at their defaults). Random start-up
     trials: a sixth of the budget, 4 to 10 (30 trials spend 5, not Optuna's 10)."""
     return {
         "n_startup_trials": max(4, min(10, n_trials // 6)),
@@ -107,11 +108,6 @@ def tpe_arguments(n_trials: int, n_workers: int) -> dict:
         "multivariate": True,  # learns how params go together (layers and their units)
         "group": True,  # conditional params (units_3 only with 3 layers) sampled jointly
         "constant_liar": n_workers > 1,  # workers avoid proposing what others are running
-        "consider_prior": True,
-        "prior_weight": 1.0,
-        "consider_magic_clip": True,
-        "consider_endpoints": False,
-        "warn_independent_sampling": False,
     }
 
 

@@ -53,6 +53,7 @@ class Tracker:
                 ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
                 ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                 ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+                ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),  # we print where to look
             ):
                 os.environ.setdefault(key, value)
         root = _artifact_root(uri)
