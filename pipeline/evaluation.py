@@ -16,7 +16,7 @@ EVAL_BATCH = 8192
 def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict, np.ndarray]:
     """The compiled loss and metric, as Keras' evaluate reports them, and the predictions."""
     z = logits(model, x)
-    pred = np.asarray(model.get_layer("output").activation(z))
+    pred = np.asarray(_activation(model)(z))
     if y_true.ndim < pred.ndim and pred.shape[-1] == 1:
         y_true = y_true.reshape(-1, 1)
     if model.loss in FROM_LOGITS:
@@ -42,7 +42,8 @@ def logits(model: keras.Model, x) -> np.ndarray:
     import tensorflow as tf
 
     output = model.get_layer("output")
-    activation, output.activation = output.activation, keras.activations.linear
+    activation = _activation(model)
+    output.activation = keras.activations.linear
     try:
         chunks = []
         for start in range(0, x.shape[0], EVAL_BATCH):
@@ -70,4 +71,9 @@ def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
 
 def probabilities(model: keras.Model, x) -> np.ndarray:
     """The output layer's values (class probabilities, or regression values)."""
-    return np.asarray(model.get_layer("output").activation(logits(model, x)))
+    return np.asarray(_activation(model)(logits(model, x)))
+
+
+def _activation(model: keras.Model):
+    """The output layer's activation (an averaging layer of fold models has none)."""
+    return getattr(model.get_layer("output"), "activation", keras.activations.linear)

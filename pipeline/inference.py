@@ -67,7 +67,7 @@ class Predictor:
             raw = settings["text"]
             raw["encoder"] = str(folder / raw["encoder"]) if raw["encoder"] else ""
             self.text = TextSettings(**raw)
-        self.model = keras.models.load_model(folder / MODEL)
+        self.model = keras.models.load_model(folder / MODEL, compile=False)  # inference only
         self._layer = None
 
     def predict(self, inputs) -> pd.DataFrame:

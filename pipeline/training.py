@@ -98,7 +98,10 @@ def train_and_evaluate(
     if not pruned:
         if result.epochs_run < int(params["epochs"]):
             result.stopped_by = "early_stopping"
-        _evaluate(result, params, data, models[0] if len(models) == 1 else None, seed, verbose)
+        test_model = models[0] if len(models) == 1 else None
+        if len(models) > 1 and keep_best and data.task == "regression":
+            test_model = _average(models, params, data)
+        _evaluate(result, params, data, test_model, seed, verbose)
     return result
 
 
@@ -108,8 +111,21 @@ def _best_epoch(values: list[float], minimize: bool) -> int:
     return int(np.argmin(finite) if minimize else np.argmax(finite)) + 1
 
 
+def _average(models: list[keras.Model], params, data: Dataset) -> keras.Model:
+    """The k fold models (each at its best epoch) as one model averaging their predictions:
+    a search's test model for k-fold regression. On Boston's 102 test rows one model
+    retrained on all 404 rows varies by more than the search can gain (test MAE 2.5 to 3.5
+    for validation MAEs within 0.05); the average of the folds' models varies far less."""
+    inputs = keras.Input(shape=(data.n_features,), name="features")
+    output = keras.layers.Average(name="output")([m(inputs) for m in models])
+    model = keras.Model(inputs, output)
+    model.compile(loss=params["loss"])
+    return model
+
+
 def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verbose: int) -> None:
-    """Test metrics; with k-fold validation, of a model retrained on the whole training split."""
+    """Test metrics; with k-fold validation, of a model retrained on the whole training split
+    (a seed table's row, as seed 004 does) or of the folds' average (a search's trial)."""
     if model is None:
         keras.utils.set_random_seed(seed)
         model = _model(params, data)
