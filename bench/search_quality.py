@@ -148,13 +148,15 @@ def epochs_to_reach(run: dict, target: float) -> int | None:
 
 
 def reported_best() -> dict:
-    """The best test figure each seed table reports (what the notebook author got)."""
+    """The best test figure each seed table reports (what the notebook author got; for
+    book-boston, whose one row reports the 4-fold validation MAE, that figure)."""
     import yaml
 
     out = {}
     for dataset, table in TABLES.items():
         raw = yaml.safe_load((ROOT / "search_spaces" / "tables" / f"{table}.yaml").read_text())
         figures = [r["seed"] for r in raw["rows"] if r["seed"].get("split", "test") == "test"]
+        figures = figures or [r["seed"] for r in raw["rows"]]
         key = "mae" if dataset == "boston_housing" else "accuracy"
         values = [f[key] for f in figures if key in f]
         out[dataset] = (min if key == "mae" else max)(values) if values else None

@@ -132,7 +132,11 @@ def test_k_fold_keeps_the_epoch_best_on_the_mean_of_folds(tiny_data):
     assert result.best_epoch == int(np.argmin(mean)) + 1
     assert result.val_value == pytest.approx(min(mean))
     assert np.mean(result.fold_values) == pytest.approx(result.val_value, rel=1e-5)
-    assert "test_mae" in result.test
+    assert type(result.model.get_layer("output")).__name__ == "Average"  # of the 4 folds
+    tested, _ = evaluate(result.model, data.test.x, data.test.y, "regression")
+    assert tested["mae"] == pytest.approx(result.test["test_mae"])
+    retrained = train_and_evaluate(values, data, seed=0)  # a seed table's row: seed 004's way
+    assert type(retrained.model.get_layer("output")).__name__ == "Dense"
 
 
 def test_tpe_arguments_follow_the_budget():
