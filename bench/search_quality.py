@@ -211,7 +211,7 @@ def plot(runs: list[dict], folder: Path) -> None:
             x = list(range(1, len(r[key]) + 1)) if axis == "trials" else r["curve_seconds"]
             curves[f"{r['search']} (seed {r['seed']})"] = (x, r["curve_trials"])
         recipe = statistics.mean(r["recipe_val"] for r in imdb if r["recipe_val"])
-        xlabel = "trials finished" if axis == "trials" else "seconds since the study started"
+        xlabel = "completed trials" if axis == "trials" else "seconds since the study started"
         plots.best_so_far(
             curves, "val_accuracy", folder / f"search_imdb_{axis}.png", {"recipe": recipe}, xlabel
         )
