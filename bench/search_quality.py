@@ -104,7 +104,7 @@ def describe(dataset: str, label: str, seed: int, study: optuna.Study, wall: flo
     finished = [t for t in study.trials if t.datetime_complete is not None]
     start = min(t.datetime_start for t in finished)
     best = (min if minimize else max)(done, key=lambda t: t.value)
-    recipe = next((t for t in done if t.user_attrs.get("enqueued") == "defaults"), None)
+    recipe = studies.recipe_trial(done)
     pick = min if minimize else max
     curve = [pick(t.value for t in done[: i + 1]) for i in range(len(done))]
     return {

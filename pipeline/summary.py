@@ -8,6 +8,7 @@ import pandas as pd
 
 from pipeline.metrics import lower_is_better
 from pipeline.params import layer_units
+from pipeline.search.studies import recipe_trial
 
 WIDTH = 110
 # settings in the order they are kept when the table must shrink to fit
@@ -47,7 +48,7 @@ def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
     metric = study.user_attrs.get("val_metric", "value")
     minimize = lower_is_better(metric)
     ranked = sorted(trials, key=lambda t: t.values[0] if minimize else -t.values[0])
-    recipe = next((t for t in trials if t.user_attrs.get("enqueued") == "defaults"), None)
+    recipe = recipe_trial(trials)
     lines = _versus(ranked[0], recipe, metric)
     frame = _top_frame(ranked[:top], trials, metric)
     lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", _fit(frame, width)]

@@ -258,3 +258,8 @@ def test_a_killed_search_leaves_no_parent_running(tiny_data, stores, tmp_path):
     assert killed.info.run_id == victim.data.tags["mlflow.parentRunId"]
     assert killed.data.tags["error"] == "its invocation was killed or lost"
     assert not [r for r in parents + children if r.info.status == "RUNNING"]
+    study = optuna.load_study(study_name="s", storage=stores["storage"])
+    number = int(victim.data.tags["trial_number"])
+    assert study.trials[number].state == optuna.trial.TrialState.FAIL
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == number]
+    assert retried and retried[0].params == study.trials[number].params  # queued again

@@ -30,7 +30,7 @@ def read_reviews(location: Path) -> dict[str, tuple[list[str], np.ndarray]]:
         rows = sorted(
             (label, int(rid), text) for (s, label, rid), text in found.items() if s == split
         )
-        texts = [_clean(text) for _, _, text in rows]
+        texts = [clean(text) for _, _, text in rows]
         labels = np.array([label for label, _, _ in rows], dtype="float32")
         out[split] = (texts, labels)
     return out
@@ -61,5 +61,5 @@ def _check(location: Path, found: dict) -> None:
         )
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
     return text.replace("<br />", " ")

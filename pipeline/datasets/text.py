@@ -95,8 +95,20 @@ def _naive_bayes(matrices: list[sp.csr_matrix], labels: np.ndarray) -> list[sp.c
     positive = 1 + np.asarray(x[y == 1].sum(axis=0)).ravel()
     negative = 1 + np.asarray(x[y == 0].sum(axis=0)).ravel()
     ratio = np.log((positive / positive.sum()) / (negative / negative.sum())).astype("float32")
-    scale = sp.diags(ratio)
-    return [(m @ scale).astype("float32").tocsr() for m in matrices], ratio
+    return [apply_weights(m, "nb", ratio) for m in matrices], ratio
+
+
+def apply_weights(matrix: sp.csr_matrix, output_mode: str, weights) -> sp.csr_matrix:
+    """Bags of words with the per-term weights fitted on the training split: naive Bayes
+    ratios (nb), or idf then unit length as scikit-learn's TfidfTransformer (tf_idf)."""
+    if output_mode not in ("nb", "tf_idf"):
+        return matrix
+    weighted = matrix @ sp.diags(weights)
+    if output_mode == "tf_idf":
+        from sklearn.preprocessing import normalize
+
+        weighted = normalize(weighted)
+    return weighted.astype("float32").tocsr()
 
 
 def _batches(texts: list[str]):
@@ -162,9 +174,8 @@ def _to_csr(tensor, width: int) -> sp.csr_matrix:
 def _tf_idf(matrices: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    transformer = TfidfTransformer().fit(matrices[0])
-    idf = transformer.idf_.astype("float32")
-    return [transformer.transform(m).astype("float32").tocsr() for m in matrices], idf
+    idf = TfidfTransformer().fit(matrices[0]).idf_.astype("float32")
+    return [apply_weights(m, "tf_idf", idf) for m in matrices], idf
 
 
 # --- cache -------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ import socket
 import threading
 import time
 
+from optuna.trial import TrialState
+
 from pipeline import tracking
+from pipeline.search import studies
 
 BEAT_EVERY = 30  # seconds between two beats of a live invocation
 STALE_AFTER = 300  # a parent run of another machine silent this long is dead
@@ -44,24 +47,23 @@ class Heartbeat:
 
 def sweep_parents(tracker: tracking.Tracker, experiment: str, study) -> int:
     """Set KILLED the RUNNING parent runs of `study` (an Optuna study) whose invocation is
-    gone, and the trial runs it left RUNNING, whose Optuna trials become FAIL; returns how
-    many invocations were swept."""
+    gone. The trials it left running are handled as trials whose worker stopped beating
+    (`studies.RetryStale`): FAIL, queued again with the same params, their runs KILLED,
+    without waiting for the heartbeat's grace period. Returns how many invocations."""
     running = tracker.parent_runs(experiment, study.study_name, running=True)
     dead = {r["run_id"] for r in running if is_dead(r["tags"])}
     for run_id in dead:
         tracker.fail(run_id, "its invocation was killed or lost", tracking.KILLED)
+    lost = studies.RetryStale(tracker.uri)
     for run in tracker.trial_runs(experiment, study.study_name, running=True):
         if run["tags"].get(tracking.PARENT_RUN_ID) in dead:
-            tracker.fail(run["run_id"], "its invocation was killed or lost", tracking.KILLED)
-            _fail_trial(study, int(run["tags"][tracking.TRIAL_NUMBER]))
+            number = int(run["tags"][tracking.TRIAL_NUMBER])
+            if study.get_trials(deepcopy=False)[number].state == TrialState.RUNNING:
+                study.tell(number, state=TrialState.FAIL)
+                lost(study, study.get_trials(deepcopy=False)[number])
+            else:
+                tracker.fail(run["run_id"], "its invocation was killed or lost", tracking.KILLED)
     return len(dead)
-
-
-def _fail_trial(study, number: int) -> None:
-    import optuna
-
-    if study.trials[number].state == optuna.trial.TrialState.RUNNING:
-        study.tell(number, state=optuna.trial.TrialState.FAIL)
 
 
 def is_dead(tags: dict[str, str]) -> bool:

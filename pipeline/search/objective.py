@@ -29,19 +29,17 @@ class Objective:
     ) -> None:
         self.plan, self.data, self.tracker, self.slot, self.best = plan, data, tracker, slot, best
         self.tags = plan.tags | {tracking.DEVICE: device}
-        self.recorder = TrialRecorder(tracker, data.default.class_names)
+        self.recorder = TrialRecorder(tracker)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         values, seed = self.plan.trials.params_of(trial), self.plan.trials.seed_of(trial)
-        if self.plan.kind == "search":  # seed tables train their rows as written
-            values = params.cap_batch(values, len(self.data.default.train))
-        run_id = self._start_run(trial, values, seed)
-        result = self._train(trial, values, seed, run_id)
+        run_id = self._start_run(trial)
+        result, data = self._train(trial, values, seed, run_id)
         state = tracking.PRUNED if result.stopped_by == "pruned" else tracking.COMPLETE
         self._remember(trial, result, values)
         summary = model_summary(result.model) if result.model is not None else None
         try:
-            self.recorder.record(run_id, trial.number, result, summary, state)
+            self.recorder.record(run_id, trial.number, result, summary, state, data.class_names)
         except Exception as error:  # the trial fails with its record, not the next one
             trial.set_user_attr("error", f"recording in MLflow: {error}")
             with contextlib.suppress(Exception):
@@ -59,7 +57,7 @@ class Objective:
     def close(self) -> None:
         self.recorder.close()
 
-    def _start_run(self, trial: optuna.Trial, values: dict[str, Any], seed: int) -> str:
+    def _start_run(self, trial: optuna.Trial) -> str:
         tags = self.tags | {
             tracking.TRIAL_NUMBER: trial.number,
             tracking.TRIAL_STATE: tracking.RUNNING,
@@ -69,12 +67,7 @@ class Objective:
         name = f"trial-{trial.number}"
         run_id = self.tracker.start_run(slot.experiment_id, name, slot.parent_run_id, tags)
         trial.set_user_attr(tracking.RUN_ID_ATTR, run_id)
-        self.tracker.log_params(run_id, params.describe_params(values) | {"seed": seed})
         return run_id
-
-    def _inputs(self, run_id: str, values: dict[str, Any], data) -> None:
-        options = params.data_options(values)
-        self.tracker.log_datasets(run_id, dataset_inputs(self.plan.dataset, options, data))
 
     def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
         # deferred: a worker process quiets TensorFlow's start-up before Keras is imported
@@ -84,11 +77,15 @@ class Objective:
         if len(self.plan.objectives) == 1:  # Optuna prunes single-objective studies only
             hook = pruning_hook(trial, metrics.val_metric(self.plan.dataset.task))
         try:
-            data = self.data.get(params.data_options(values))
-            self._inputs(run_id, values, data)
+            options = params.data_options(values)
+            data = self.data.get(options)
+            if self.plan.kind == "search":  # seed tables train their rows as written
+                values = params.cap_batch(values, len(data.train))
+            self.tracker.log_params(run_id, params.describe_params(values) | {"seed": seed})
+            self.tracker.log_datasets(run_id, dataset_inputs(self.plan.dataset, options, data))
             verbose = 2 if self.plan.verbose else 0
             keep_best = self.plan.trials.keep_best_epoch
-            return train_and_evaluate(values, data, seed, hook, verbose, keep_best)
+            return train_and_evaluate(values, data, seed, hook, verbose, keep_best), data
         except BaseException as error:
             trial.set_user_attr("error", str(error) or type(error).__name__)
             self.tracker.fail(run_id, error)
@@ -119,14 +116,14 @@ class DataCache:
     mode, headline), loaded once per process: read from the disk cache, a few kept here."""
 
     def __init__(self, spec: datasets.Spec, default: datasets.Dataset | None = None) -> None:
-        self.spec = spec
-        if default is None:
-            log.info("loading %s", spec.name)
-        self.default = default or datasets.load_dataset(spec)
+        self.spec, self.default = spec, default  # the seeds' representation, when loaded
         self.others: dict[datasets.DataOptions, datasets.Dataset] = {}
 
     def get(self, options: datasets.DataOptions) -> datasets.Dataset:
         if options == datasets.DataOptions():
+            if self.default is None:  # loaded when a trial first asks for it
+                log.info("loading %s", self.spec.name)
+                self.default = datasets.load_dataset(self.spec)
             return self.default
         if options not in self.others:
             log.debug("loading %s with %s", self.spec.name, options)

@@ -10,7 +10,7 @@ import json
 import logging
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,28 +31,27 @@ class TrialRecorder:
     while the next trial trains (about 0.3 s of a 4 s IMDB trial); a failure there is a
     warning naming the trial, and an `artifacts_error` tag on its run."""
 
-    def __init__(self, tracker: tracking.Tracker, class_names: tuple[str, ...]) -> None:
-        self.tracker, self.class_names = tracker, class_names
+    def __init__(self, tracker: tracking.Tracker) -> None:
+        self.tracker = tracker
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-files")
-        self.pending: list[Future] = []
 
-    def record(self, run_id: str, number: int, result, summary: str | None, state: str) -> None:
+    def record(
+        self, run_id: str, number: int, result, summary: str | None, state: str, classes: tuple
+    ) -> None:
         self.tracker.log_metrics(run_id, result.history, trial_metrics(result))
         self.tracker.set_tags(run_id, {tracking.TRIAL_STATE: state})
         self.tracker.end_run(run_id, tracking.FINISHED)
         detached = replace(result, model=None)  # the thread never touches Keras objects
-        self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self.pool.submit(self._files, run_id, number, detached, summary))
+        self.pool.submit(self._files, run_id, number, detached, summary, classes)
 
     def close(self) -> None:
         """Wait for the files still being written, then stop the thread."""
         self.pool.shutdown(wait=True)  # `_files` reports its own errors
-        self.pending = []
 
-    def _files(self, run_id: str, number: int, result, summary: str | None) -> None:
+    def _files(self, run_id: str, number: int, result, summary: str | None, classes) -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                write_trial_files(Path(tmp), result, self.class_names, summary)
+                write_trial_files(Path(tmp), result, classes, summary)
                 self.tracker.log_artifacts(run_id, Path(tmp))
         except Exception as error:  # the trial's numbers are safe; say what is missing
             log.warning("trial %d: its files were not logged to MLflow: %s", number, error)
@@ -164,9 +163,9 @@ def _best_so_far(study: optuna.Study, path: Path, minimize: bool) -> None:
         return
     pick = min if minimize else max
     best = [pick(t.values[0] for t in done[: i + 1]) for i in range(len(done))]
-    recipe = [t.values[0] for t in done if t.user_attrs.get("enqueued") == "defaults"]
+    recipe = studies.recipe_trial(done)
     metric = study.user_attrs.get("val_metric", "value")
-    references = {"recipe (seed notebook)": recipe[0]} if recipe else {}
+    references = {"recipe (seed notebook)": recipe.values[0]} if recipe else {}
     plots.best_so_far(
         {"this search": (list(range(1, len(done) + 1)), best)}, metric, path, references
     )
@@ -179,6 +178,7 @@ def record_parent(
     table,
     workdir: Path,
     minimize: bool,
+    best: tuple[Path, dict] | None,
 ) -> None:
     """Best params and value (two objectives: the Pareto front's trials and the best of the
     first objective among them), study plots, the top-trials table and the best model."""
@@ -201,7 +201,6 @@ def record_parent(
     plots.study_plots(study, folder)
     _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
-    best = BestModel.pick(workdir, minimize)
-    if best is not None:
+    if best is not None:  # BestModel.pick's choice
         shutil.copy(best[0], folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)

@@ -70,24 +70,13 @@ def run(plan: Plan) -> Outcome:
                 monitor.finish()
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
-        record_parent(tracker, parent_id, study, table, Path(folder), minimizes(plan))
-        model_uri = _publish(plan, study, Path(folder), data, tracker, parent_id)
+        best = BestModel.pick(Path(folder), minimizes(plan))  # of every worker's best
+        record_parent(tracker, parent_id, study, table, Path(folder), minimizes(plan), best)
+        classes = data.class_names
+        model_uri = publish_best(plan, study, best, Path(folder), classes, tracker, parent_id)
     tracker.end_run(parent_id, tracking.FINISHED)
     ran = len(study.trials) - before
     return Outcome(study, parent_id, ran, table, data, model_uri, experiment_id)
-
-
-def _publish(plan: Plan, study, folder: Path, data, tracker, parent_id: str) -> str | None:
-    """The best model, logged and registered; a failure here leaves the study's results
-    intact and is one warning."""
-    try:
-        uri = publish_best(plan, study, folder, data.class_names)
-    except Exception as error:
-        log.warning("the best model was not logged to MLflow: %s", error)
-        return None
-    if uri:
-        tracker.set_tags(parent_id, {tracking.BEST_MODEL_URI: uri})
-    return uri
 
 
 def preflight(plan: Plan) -> tuple[datasets.Dataset, tracking.Tracker]:
@@ -108,9 +97,9 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
             shares = workers.quotas(slot.quota, plan.workers)
             slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
             workers.run(work_in_process, [(plan, s) for s in slots], progress)
-            _run_leftovers(study, plan, slot, progress, data)
+            _run_leftovers(study, plan, slot, progress, data, tracker)
         else:
-            work(study, plan, slot, progress, data)
+            work(study, plan, slot, progress, data, tracker)
     except KeyboardInterrupt:
         tracker.end_run(slot.parent_run_id, tracking.KILLED)
         raise Interrupted(
@@ -130,13 +119,14 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         progress.close()
 
 
-def _run_leftovers(study, plan: Plan, slot: Slot, progress, data) -> None:
+def _run_leftovers(study, plan: Plan, slot: Slot, progress, data, tracker) -> None:
     """A worker died (its quota unmet): run the missing trials here, so the study ends
     with exactly `n_trials` finished ones."""
     missing = plan.n_trials - studies.finished(study)
     if missing > 0:
         log.warning("workers left %d trials unfinished; running them here", missing)
-        work(study, plan, replace(slot, index=plan.workers, quota=missing), progress, data)
+        leftover = replace(slot, index=plan.workers, quota=missing)
+        work(study, plan, leftover, progress, data, tracker)
 
 
 def work_in_process(plan: Plan, slot: Slot) -> None:
@@ -151,13 +141,15 @@ def work(
     slot: Slot,
     progress: Progress | None = None,
     data: datasets.Dataset | None = None,
+    tracker: tracking.Tracker | None = None,
 ) -> None:
-    """Run trials until this slot's quota or the study's `n_trials` is reached."""
+    """Run trials until this slot's quota or the study's `n_trials` is reached (`data`,
+    `tracker`: the invocation's own, in its process; a worker process makes its own)."""
     from pipeline.training import configure_devices  # deferred: after TensorFlow is quieted
 
     cache = DataCache(plan.dataset, data)
     best = BestModel(Path(slot.folder), slot.index, minimizes(plan))
-    tracker = tracking.Tracker(plan.stores.tracking)
+    tracker = tracker or tracking.Tracker(plan.stores.tracking)
     objective = Objective(plan, cache, tracker, slot, best, configure_devices())
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]

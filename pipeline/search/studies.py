@@ -49,16 +49,24 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
     return study
 
 
+RECIPE = "defaults"  # the source of the recipe trial: the space's defaults
+
+
+def recipe_trial(trials) -> optuna.trial.FrozenTrial | None:
+    """The trial that trained the recipe, among `trials` (an enqueued trial's attribute)."""
+    return next((t for t in trials if t.user_attrs.get(tracking.ENQUEUED) == RECIPE), None)
+
+
 def enqueue(study: optuna.Study, known: tuple[Known, ...]) -> list[str]:
     """Queue the known configurations before any sampled trial, each once per study (by its
     source: Optuna's skip_if_exists compares only the searched params, and the recipe and a
     table row may differ only in what the space does not search); returns those queued now."""
-    done = {t.user_attrs.get("enqueued") for t in study.get_trials(deepcopy=False)}
+    done = {t.user_attrs.get(tracking.ENQUEUED) for t in study.get_trials(deepcopy=False)}
     queued = []
     for k in known:
         if k.source in done:
             continue
-        attrs = {"enqueued": k.source} | ({"config": k.config} if k.config else {})
+        attrs = {tracking.ENQUEUED: k.source} | ({"config": k.config} if k.config else {})
         study.enqueue_trial(k.trial_params, user_attrs=attrs)
         queued.append(k.source)
     return queued
@@ -129,7 +137,7 @@ class RetryStale:
     RUNNING forever, is set KILLED."""
 
     def __init__(self, tracking_uri: str, max_retry: int = 3) -> None:
-        self.tracking_uri = tracking_uri
+        self.tracking_uri, self.tracker = tracking_uri, None
         with warnings.catch_warnings():  # "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
@@ -139,8 +147,8 @@ class RetryStale:
         log.warning("trial %d lost its worker (no heartbeat): FAIL, queued again", trial.number)
         run_id = trial.user_attrs.get(tracking.RUN_ID_ATTR)
         if run_id:
-            tracker = tracking.Tracker(self.tracking_uri)
-            tracker.fail(run_id, "worker lost: no heartbeat", tracking.KILLED)
+            self.tracker = self.tracker or tracking.Tracker(self.tracking_uri)
+            self.tracker.fail(run_id, "worker lost: no heartbeat", tracking.KILLED)
 
 
 def open_storage(

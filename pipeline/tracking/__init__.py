@@ -65,8 +65,7 @@ class Tracker:
         self._mlflow = mlflow
         self._store_uri = uri
         with store_lock(uri):  # a new store is created and migrated by one process at a time
-            self.client = MlflowClient(tracking_uri=uri)
-            self._call(self.client.search_experiments, max_results=1)
+            self.client = MlflowClient(tracking_uri=uri)  # (MLflow builds its store here)
 
     def experiment(self, name: str) -> str:
         """The id of experiment `name`, created when missing."""
