@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from pipeline.datasets import Fitted, TextSettings
+from pipeline.datasets import Fitted, TextSettings, tabular
 
 MODEL, SETTINGS, ARRAYS, ENCODER = "model.keras", "preprocessing.json", "fitted.npz", "encoder"
 TEXT_COLUMN = "text"
@@ -26,7 +25,8 @@ def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, class
     settings = {
         "task": task,
         "class_names": list(classes),
-        "columns": list(fitted.columns),
+        "table": None if fitted.table is None else fitted.table.to_json(),
+        "clean_breaks": fitted.clean_breaks,
         "text": None if text is None else {**text.__dict__, "encoder": ""},
     }
     if text is not None and text.encoder:
@@ -38,8 +38,6 @@ def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, class
         for name, value in (
             ("vocabulary", np.asarray(fitted.vocabulary, dtype=str)),
             ("weights", fitted.weights),
-            ("mean", fitted.mean),
-            ("std", fitted.std),
         )
         if value is not None
     }
@@ -51,15 +49,16 @@ class Predictor:
     """A loaded bundle; `predict` takes texts, or a frame of raw feature columns."""
 
     def __init__(self, folder: Path) -> None:
-        import keras
-
         from pipeline import quiet
 
-        quiet.import_tensorflow()
+        quiet.import_tensorflow()  # before Keras, which imports TensorFlow
+        import keras
+
         folder = Path(folder)
         settings = json.loads((folder / SETTINGS).read_text())
         self.task, self.classes = settings["task"], tuple(settings["class_names"])
-        self.columns = tuple(settings["columns"])
+        self.table = settings["table"] and tabular.Encoding.from_json(settings["table"])
+        self.clean_breaks = settings.get("clean_breaks", False)
         with np.load(folder / ARRAYS) as arrays:
             self.arrays = {k: arrays[k] for k in arrays.files}
         self.text = None
@@ -94,28 +93,18 @@ class Predictor:
         """Raw input as the network's features, fitted on the training split."""
         if self.text is None:
             frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
-            missing = [c for c in self.columns if c not in frame.columns]
-            if missing:
-                raise ValueError(f"missing feature columns: {', '.join(missing)}")
-            x = frame[list(self.columns)].to_numpy(dtype="float32")
-            return ((x - self.arrays["mean"]) / self.arrays["std"]).astype("float32")
+            return self.table.transform(frame)
         return self._vectorize(texts_of(inputs))
 
     def _vectorize(self, texts: list[str]):
-        from pipeline.datasets import text
+        from pipeline.datasets import imdb, text
 
-        texts = [t.replace("<br />", " ") for t in texts]  # as the IMDB reader cleans reviews
+        if self.clean_breaks:
+            texts = [imdb.clean(t) for t in texts]  # as the IMDB reader cleans reviews
         if self.text.output_mode == "encoder":
             return text.encode(self.text.encoder, texts)[0]
         matrix = text.transform_with(self._vectorizer(), texts, self.text.output_mode)
-        weights = self.arrays.get("weights")
-        if self.text.output_mode == "nb":
-            matrix = (matrix @ sp.diags(weights)).astype("float32").tocsr()
-        if self.text.output_mode == "tf_idf":
-            from sklearn.preprocessing import normalize
-
-            matrix = normalize(matrix @ sp.diags(weights)).astype("float32").tocsr()
-        return matrix
+        return text.apply_weights(matrix, self.text.output_mode, self.arrays.get("weights"))
 
     def _vectorizer(self):
         if self._layer is None:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.datasets import dataset_name, describe, load_dataset, registry
+from pipeline.datasets import CsvOptions, dataset_name, describe, load_dataset, registry
 from pipeline.errors import UserError
 from tests.conftest import runs_of, space_file
 
@@ -75,7 +75,7 @@ def test_three_classes_are_multiclass_and_cached(tmp_path, cache):
 def test_csv_columns_labels_and_dropped_rows(tmp_path, cache):
     rows = [(f"{WORDS[lab]} {i}", lab) for i in range(12) for lab in ("good", "bad", "meh")]
     path = write_csv(tmp_path / "r.csv", [*rows, ("", "good"), ("no label", "")])
-    name = dataset_name(f"csv:{path}", "review", "sentiment")
+    name = dataset_name(f"csv:{path}", CsvOptions("review", "sentiment"))
     assert name == f"csv:{path.resolve()}?text=review&label=sentiment"
     data = load_dataset(name)
     assert data.class_names == ("bad", "good", "meh") and data.task == "multiclass"
@@ -99,12 +99,15 @@ def test_folder_errors(tmp_path, cache, make, message):
 
 def test_csv_errors(tmp_path, cache):
     path = write_csv(tmp_path / "r.csv", [("a", "x"), ("b", "x")])
-    with pytest.raises(UserError, match="no column 'text'; columns are id, review, sentiment"):
-        load_dataset(f"csv:{path}")
+    with pytest.raises(UserError, match="no column 'label'; columns are id, review, sentiment"):
+        load_dataset(f"csv:{path}")  # no text column named or called text: a table
+    with pytest.raises(UserError, match="no column 'review'; columns are text, label"):
+        path.write_text("text,label\na,x\n")
+        load_dataset(dataset_name(f"csv:{path}", CsvOptions("review")))
     with pytest.raises(UserError, match="has 1 distinct label"):
-        load_dataset(dataset_name(f"csv:{path}", "review", "sentiment"))
-    with pytest.raises(UserError, match="--text-col and --label-col are for csv"):
-        dataset_name("imdb", "review")
+        load_dataset(f"csv:{path}")  # a `text` column: a text dataset, as before tables
+    with pytest.raises(UserError, match="--text-col, --label-col, --feature-cols.* are for csv"):
+        dataset_name("imdb", CsvOptions("review"))
 
 
 def test_cli_search_and_export_a_csv_dataset(tmp_path, cache, stores):

@@ -57,8 +57,27 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
-TextCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the text column.")]
-LabelCol = Annotated[str | None, typer.Option(help="csv:PATH datasets: the label column.")]
+TextCol = Annotated[str | None, typer.Option(help="csv:PATH: the text column (a text dataset).")]
+LabelCol = Annotated[str | None, typer.Option(help="csv:PATH: the label column.")]
+FeatureCols = Annotated[
+    str | None, typer.Option(help="csv:PATH tables: feature columns, a,b,c (default: all).")
+]
+Task = Annotated[
+    str | None, typer.Option(help="csv:PATH tables: regression, binary or multiclass.")
+]
+KFolds = Annotated[
+    int | None, typer.Option(help="csv:PATH tables: folds (0: a held-out validation split).")
+]
+
+
+def csv_options(text_col=None, label_col=None, feature_cols=None, task=None, k_folds=None):
+    """The CSV options of a command, as one value (`pipeline.datasets.CsvOptions`)."""
+    from pipeline.datasets import CsvOptions
+
+    features = tuple(c.strip() for c in (feature_cols or "").split(",") if c.strip())
+    return CsvOptions(text_col, label_col, features, task, k_folds)
+
+
 DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
 
 

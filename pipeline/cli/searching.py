@@ -13,11 +13,15 @@ import yaml
 from pipeline import settings, stopping
 from pipeline.cli import (
     DATASET_HELP,
+    FeatureCols,
+    KFolds,
     LabelCol,
+    Task,
     TextCol,
     _logging,
     _write,
     app,
+    csv_options,
     user_errors,
 )
 from pipeline.errors import UserError
@@ -32,17 +36,24 @@ def datasets_command(
     ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    feature_cols: FeatureCols = None,
+    task: Task = None,
+    k_folds: KFolds = None,
 ) -> None:
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, text_col, label_col)]
+    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, csv)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     import pandas as pd
 
+    encodings = {row["name"]: row.pop("features") for row in rows if "features" in row}
     typer.echo(pd.DataFrame(rows).to_markdown(index=False))
+    for name, features in encodings.items():
+        typer.echo(f"\nfeatures of {name}:\n" + pd.DataFrame(features).to_markdown(index=False))
 
 
 @app.command()
@@ -71,6 +82,9 @@ def search(
     ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    feature_cols: FeatureCols = None,
+    task: Task = None,
+    k_folds: KFolds = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     _logging(verbose)  # first: quiets TensorFlow's import
@@ -92,8 +106,7 @@ def search(
         heartbeat,
         objective,
         warm_start=tuple(warm_start or ()),
-        text_col=text_col,
-        label_col=label_col,
+        csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
     )
     plan = search.search_plan(options)
     stopping.install()
@@ -109,7 +122,13 @@ def search(
     study_option = "" if plan.study == name else f" --study {plan.study!r}"
     lines = [f"\nEvery trial: pipeline export {name!r}{study_option}"]
     if outcome.model_uri:
-        lines.append(f'Best model: {outcome.model_uri}; pipeline predict {plan.study!r} "a text"')
+        example = (
+            "--file rows.csv"
+            if plan.dataset.task == "regression"
+            or (plan.dataset.is_user and plan.dataset.source.is_table)
+            else '"a text"'
+        )
+        lines.append(f"Best model: {outcome.model_uri}; pipeline predict {plan.study!r} {example}")
     if outcome.experiment_id:
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
         lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
@@ -143,15 +162,17 @@ def train(
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs.")] = False,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    feature_cols: FeatureCols = None,
+    task: Task = None,
+    k_folds: KFolds = None,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
     _logging(verbose)  # first: quiets TensorFlow's import
     from pipeline import search
 
     overrides = parse_assignments(assignments or [])
-    plan = search.train_plan(
-        dataset, overrides, space, seed, tracking_uri, verbose, text_col, label_col
-    )
+    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    plan = search.train_plan(dataset, overrides, space, seed, tracking_uri, verbose, csv)
     run_id, result = search.train_once(plan)
     figures = {result.val_metric: result.val_value, **result.test}
     typer.echo(" ".join(f"{k}={v:.4f}" for k, v in figures.items()))
@@ -199,6 +220,9 @@ def export(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    feature_cols: FeatureCols = None,
+    task: Task = None,
+    k_folds: KFolds = None,
 ) -> None:
     """Export the best trials of a study from MLflow as a markdown or CSV table."""
     from pipeline import datasets, report, tracking
@@ -206,7 +230,8 @@ def export(
     report.check_format(fmt)
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    experiment = datasets.dataset_name(dataset, text_col, label_col)
+    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    experiment = datasets.dataset_name(dataset, csv)
     chosen = None if all_studies else (study or experiment)
     runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)
     if not runs:

@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 
 from pipeline import settings
-from pipeline.cli import LabelCol, TextCol, _logging, app, user_errors
+from pipeline.cli import (
+    FeatureCols,
+    KFolds,
+    LabelCol,
+    Task,
+    TextCol,
+    _logging,
+    app,
+    csv_options,
+    user_errors,
+)
 from pipeline.errors import UserError
 
 
@@ -60,6 +70,9 @@ def predict(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    feature_cols: FeatureCols = None,
+    task: Task = None,
+    k_folds: KFolds = None,
 ) -> None:
     """Labels and probabilities (or values) for raw inputs, from a logged model."""
     _logging(False)
@@ -69,10 +82,14 @@ def predict(
     inputs = prediction.read_inputs(texts, file)
     if fmt not in prediction.FORMATS:
         raise UserError(f"unknown format {fmt!r}; use {', '.join(prediction.FORMATS)}")
-    uri = models.model_uri(model, lambda name: datasets.dataset_name(name, text_col, label_col))
+    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    uri = models.model_uri(model, lambda name: datasets.dataset_name(name, csv))
     loaded = models.load_model(settings.tracking_uri(tracking_uri), uri)
-    prediction.check_columns(inputs, models.input_columns(loaded), file)
-    typer.echo(prediction.render(inputs, loaded.predict(inputs), fmt))
+    columns = models.input_columns(loaded)
+    prediction.check_columns(inputs, columns, file)
+    typer.echo(
+        prediction.render(inputs, loaded.predict(inputs[columns] if columns else inputs), fmt)
+    )
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Datasets of the seed notebooks, read from their original archives."""
+"""Datasets of the seed notebooks, read from their original archives, and the user's own."""
 
 from pipeline.datasets.registry import (
     SPECS,
@@ -16,9 +16,11 @@ from pipeline.datasets.registry import (
     with_options,
 )
 from pipeline.datasets.text import TextSettings
+from pipeline.datasets.user import CsvOptions
 
 __all__ = [
     "SPECS",
+    "CsvOptions",
     "Spec",
     "DataOptions",
     "Dataset",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import settings as paths
-from pipeline.datasets import boston, imdb, reuters, text, user
+from pipeline.datasets import boston, imdb, reuters, tabular, text, user
 from pipeline.datasets.archives import Source, fetch
 from pipeline.datasets.types import DataOptions, Dataset, Fitted, Split
 from pipeline.errors import UserError
@@ -38,8 +38,11 @@ class Spec:
 
     @property
     def default_space(self) -> str:
-        """The search space a dataset uses unless told: its own, or the generic text one."""
-        return "text" if self.is_user else self.name
+        """The search space a dataset uses unless told: its own, or the generic text or
+        table one."""
+        if not self.is_user:
+            return self.name
+        return "table" if self.source.is_table else "text"
 
 
 def shuffled(n: int) -> np.ndarray:
@@ -106,9 +109,7 @@ def _build_reuters(location: Path, data_dir: Path, options: DataOptions) -> Data
 
 def _build_boston(location: Path, data_dir: Path, options: DataOptions) -> Dataset:
     x, y = boston.read_rows(location)
-    order = shuffled(len(x))
-    n_train = int(len(x) * (1 - TEST_FRACTION))
-    train, test = order[:n_train], order[n_train:]
+    train, test = _boston_rows(len(x))
     x_train, x_test = boston.standardize(x[train], x[test])
     return Dataset(
         "boston_housing",
@@ -119,6 +120,13 @@ def _build_boston(location: Path, data_dir: Path, options: DataOptions) -> Datas
         (),
         k_folds=options.k_folds,
     )
+
+
+def _boston_rows(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test rows, as Keras' boston_housing loader splits them."""
+    order = shuffled(n)
+    n_train = int(n * (1 - TEST_FRACTION))
+    return order[:n_train], order[n_train:]
 
 
 SPECS = {
@@ -170,12 +178,53 @@ def _build_user(
     return Dataset(source.name, task, s["train"], s["val"], s["test"], names)
 
 
+def _build_table(source: user.UserSource, location: Path, data_dir: Path, options) -> Dataset:
+    """A CSV table split as boston_housing is (a seeded fifth for test), then a held-out
+    fifth of train for validation unless k-fold; the encoding is fitted on train only."""
+    table, (train, val, test), k_folds = _table_rows(source)
+    encoding = table.fit(train)
+    x = encoding.transform(table.features)
+    y = table.targets()
+    splits = [None if rows is None else Split(x[rows], y[rows]) for rows in (train, val, test)]
+    return Dataset(source.name, table.task, *splits, table.class_names, k_folds=k_folds)
+
+
+K_FOLD_BELOW = 2_000  # training rows under which a table validates by k-fold by default
+
+
+def _table_rows(source: user.UserSource):
+    """The table, its (train, validation or None, test) rows and its number of folds."""
+    table = tabular.read_table(source.path, source.label_col, source.feature_cols, source.task)
+    train, test = _boston_rows(len(table.labels))
+    k_folds = source.k_folds
+    if k_folds is None:
+        k_folds = DataOptions().k_folds if len(train) < K_FOLD_BELOW else 0
+    if k_folds > len(train) // 2:
+        raise UserError(
+            f"{source.path}: {len(train)} training rows are too few for {k_folds} folds"
+        )
+    if k_folds:
+        return table, (train, None, test), k_folds
+    n_val = int(len(train) * TEST_FRACTION)
+    return table, (train[n_val:], train[:n_val], test), 0
+
+
 def _task_of(class_names: tuple[str, ...]) -> str:
     return "binary" if len(class_names) == 2 else "multiclass"
 
 
 def _user_spec(source: user.UserSource) -> Spec:
-    """Classes are listed before anything is read: two make a binary task, more multiclass."""
+    """Classes are listed before anything is read: two make a binary task, more multiclass.
+    A table is read and checked here, once: its task comes from its label column."""
+    if source.is_table:
+        table = tabular.read_table(
+            source.path, source.label_col, source.feature_cols, source.task, warn=True
+        )
+        names = table.class_names
+        build = functools.partial(_build_table, source)
+        return Spec(
+            source.name, table.task, source, (None, None, None), 0, len(names), build, names
+        )
     if source.kind == "folder":
         names = tuple(user.folder_classes(source.path)[0])
     else:
@@ -186,19 +235,21 @@ def _user_spec(source: user.UserSource) -> Spec:
     )
 
 
-def dataset_name(name: str, text_col: str | None = None, label_col: str | None = None) -> str:
+def dataset_name(name: str, csv: user.CsvOptions | None = None) -> str:
     """The canonical name: built-in names as they are, user datasets with an absolute path
     (and the CSV columns), so every command and worker refers to the same data."""
     if user.is_user(name):
-        return user.parse(name, text_col, label_col).name
-    if text_col or label_col:
-        raise UserError("--text-col and --label-col are for csv:PATH datasets")
+        return user.parse(name, csv).name
+    if csv is not None and csv.given():
+        raise UserError(
+            "--text-col, --label-col, --feature-cols, --task and --k-folds are for csv:PATH"
+        )
     return name
 
 
-def resolve(name: str, text_col: str | None = None, label_col: str | None = None) -> Spec:
+def resolve(name: str, csv: user.CsvOptions | None = None) -> Spec:
     """The dataset a user named (built-in, `folder:PATH` or `csv:PATH`), checked once."""
-    name = dataset_name(name, text_col, label_col)
+    name = dataset_name(name, csv)
     if user.is_user(name):
         return _user_spec(user.parse(name))
     if name not in SPECS:
@@ -209,11 +260,11 @@ def resolve(name: str, text_col: str | None = None, label_col: str | None = None
     return SPECS[name]
 
 
-def resolve_all(names: list[str] | None, text_col=None, label_col=None) -> list[Spec]:
-    """The named datasets (the columns apply to the csv: ones), or every built-in one."""
+def resolve_all(names: list[str] | None, csv: user.CsvOptions | None = None) -> list[Spec]:
+    """The named datasets (the CSV options apply to the csv: ones), or every built-in one."""
     if not names:
         return list(SPECS.values())
-    return [resolve(n, text_col, label_col) if user.is_user(n) else resolve(n) for n in names]
+    return [resolve(n, csv) if n.startswith("csv:") else resolve(n) for n in names]
 
 
 def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dataset:
@@ -234,11 +285,14 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     data_dir = paths.data_dir()
     if spec.name == "boston_housing":
         x, _ = boston.read_rows(fetch(spec.source, data_dir))
-        train = x[shuffled(len(x))[: int(len(x) * (1 - TEST_FRACTION))]]
-        mean, std = boston.standardization(train)
-        return Fitted(mean=mean, std=std, columns=boston.COLUMNS[:-1])
+        train = x[_boston_rows(len(x))[0]]
+        return Fitted(table=tabular.numeric_encoding(boston.COLUMNS[:-1], train))
+    if spec.is_user and spec.source.is_table:
+        table, (train, _, _), _ = _table_rows(spec.source)
+        return Fitted(table=table.fit(train))
+    breaks = spec.name == "imdb"  # the IMDB reader replaces "<br />" (imdb.clean)
     if options.text.output_mode == "encoder":
-        return Fitted(text=options.text)
+        return Fitted(text=options.text, clean_breaks=breaks)
     location = spec.source.path if spec.is_user else fetch(spec.source, data_dir)
     path = _cache_file(spec.name, location, data_dir, options)
     arrays = text.load_fitted(path)
@@ -247,7 +301,7 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
         load_dataset(spec, options)
         arrays = text.load_fitted(path) or {}
     vocabulary = tuple(str(v) for v in arrays.get("vocabulary", ()))
-    return Fitted(text=options.text, vocabulary=vocabulary, weights=arrays.get("weights"))
+    return Fitted(options.text, vocabulary, arrays.get("weights"), clean_breaks=breaks)
 
 
 def with_options(options: DataOptions, **changes) -> DataOptions:
@@ -275,14 +329,20 @@ def describe(dataset: Spec | str) -> dict:
             "n_features": spec.n_features,
             "source": spec.source.describe(data_dir),
         }
-    cached = _cache_file(spec.name, location, data_dir, DataOptions()).is_file()
+    table = mine and spec.source.is_table
+    cached = not table and _cache_file(spec.name, location, data_dir, DataOptions()).is_file()
     data = load_dataset(spec)
     source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"
-    return row | {
+    row |= {
         "n_train": len(data.train),
-        "n_val": len(data.val) if data.val else None,
+        "n_val": len(data.val) if data.val else f"{data.k_folds}-fold",
         "n_test": len(data.test),
         "n_classes": data.n_classes,
         "n_features": data.n_features,
         "source": source,
     }
+    if table:  # how each raw column becomes features
+        row["source"] = f"table found at {location}"
+        columns = fitted_for(spec).table.columns
+        row["features"] = [{"column": c.name, "encoding": c.describe()} for c in columns]
+    return row

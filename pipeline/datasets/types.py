@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.datasets import text
+from pipeline.datasets import tabular, text
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,11 @@ class Fitted:
     """What the features were fitted with on the training split: what an end-to-end model
     needs to read raw input the way the network was trained."""
 
-    text: text.TextSettings | None = None  # None: a table of numbers
+    text: text.TextSettings | None = None  # None: a table
     vocabulary: tuple[str, ...] = ()  # as TextVectorization.get_vocabulary() returns it
     weights: np.ndarray | None = None  # per term: idf (tf_idf) or naive Bayes ratio (nb)
-    mean: np.ndarray | None = None  # tables: the standardization
-    std: np.ndarray | None = None
-    columns: tuple[str, ...] = ()  # tables: the raw feature columns, in order
+    table: tabular.Encoding | None = None  # tables: each raw column's encoding, in order
+    clean_breaks: bool = False  # texts had their "<br />" replaced (IMDB reviews)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Text datasets the user brings: `folder:PATH` (one subfolder of .txt files per class, the
-aclImdb and `text_dataset_from_directory` layout) and `csv:PATH` (a text and a label column)."""
+"""Datasets the user brings: `folder:PATH` (one subfolder of .txt files per class, the
+aclImdb and `text_dataset_from_directory` layout), `csv:PATH` with a text and a label column,
+and `csv:PATH` tables (a label column and feature columns: `tabular`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 from pipeline.datasets import text
+from pipeline.datasets.tabular import TASKS
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
@@ -19,38 +21,98 @@ Texts = tuple[list[str], np.ndarray]  # texts and class indices
 
 
 @dataclass(frozen=True)
+class CsvOptions:
+    """The command-line options that say how to read a CSV file (None: not given)."""
+
+    text_col: str | None = None
+    label_col: str | None = None
+    feature_cols: tuple[str, ...] = ()
+    task: str | None = None  # tables: regression | binary | multiclass (default: inferred)
+    k_folds: int | None = None  # tables: 0 = a held-out validation split
+
+    def given(self) -> bool:
+        return self != CsvOptions()
+
+
+@dataclass(frozen=True)
 class UserSource:
     kind: str  # "folder" | "csv"
     path: Path
-    text_col: str = "text"
+    text_col: str | None = "text"  # None: a table of features (csv only)
     label_col: str = "label"
+    feature_cols: tuple[str, ...] = ()  # tables: () = every column but the label
+    task: str | None = None
+    k_folds: int | None = None
+
+    @property
+    def is_table(self) -> bool:
+        return self.kind == "csv" and self.text_col is None
 
     @property
     def name(self) -> str:
         """The canonical identifier: absolute path, columns for CSV (the MLflow experiment)."""
         if self.kind == "folder":
             return f"folder:{self.path}"
-        query = urlencode({"text": self.text_col, "label": self.label_col})
-        return f"csv:{self.path}?{query}"
+        if not self.is_table:
+            return f"csv:{self.path}?{urlencode({'text': self.text_col, 'label': self.label_col})}"
+        query = {"label": self.label_col, "features": ",".join(self.feature_cols)}
+        query |= {"task": self.task or "", "k_folds": "" if self.k_folds is None else self.k_folds}
+        query = {k: v for k, v in query.items() if v != ""}
+        return f"csv:{self.path}?{urlencode(query, safe=',')}"
 
 
 def is_user(name: str) -> bool:
     return name.split(":", 1)[0] in KINDS and ":" in name
 
 
-def parse(name: str, text_col: str | None = None, label_col: str | None = None) -> UserSource:
-    """`folder:PATH` or `csv:PATH[?text=COL&label=COL]`; the options override the query."""
+def parse(name: str, options: CsvOptions | None = None) -> UserSource:
+    """`folder:PATH` or `csv:PATH[?text=COL&label=COL]` (a text dataset), or
+    `csv:PATH?label=COL[&features=A,B&task=T&k_folds=K]` (a table); the options override
+    the query. Without a text column named, a CSV file with a `text` column is a text
+    dataset (as before tables existed), any other a table."""
+    options = options or CsvOptions()
     kind, _, rest = name.partition(":")
     raw_path, _, query = rest.partition("?") if kind == "csv" else (rest, "", "")
-    columns = dict(parse_qsl(query))
+    given = dict(parse_qsl(query))
     path = Path(raw_path).expanduser().resolve()
     if kind == "folder" and not path.is_dir():
         raise UserError(f"{name}: {path} is not a folder (expected one subfolder per class)")
+    if kind == "folder" and options.given():
+        raise UserError(
+            "--text-col, --label-col, --feature-cols, --task and --k-folds are for csv:"
+        )
     if kind == "csv" and not path.is_file():
         raise UserError(f"{name}: {path} is not a file")
-    text_col = text_col or columns.get("text", "text")
-    label_col = label_col or columns.get("label", "label")
-    return UserSource(kind, path, text_col, label_col)
+    if kind == "folder":
+        return UserSource(kind, path)
+    label_col = options.label_col or given.get("label", "label")
+    text_col = options.text_col or given.get("text")
+    features = options.feature_cols or tuple(f for f in given.get("features", "").split(",") if f)
+    task = options.task or given.get("task")
+    k_folds = options.k_folds if options.k_folds is not None else _int(given.get("k_folds"))
+    table = (features, task, k_folds) != ((), None, None)
+    if text_col is None and not table and "text" in _header(path):
+        text_col = "text"
+    if text_col is not None and table:
+        raise UserError("--feature-cols, --task and --k-folds are for tables, not --text-col")
+    if task is not None and task not in TASKS:
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if k_folds is not None and (k_folds < 0 or k_folds == 1):
+        raise UserError(f"--k-folds must be 0 (a held-out split) or at least 2, got {k_folds}")
+    return UserSource(kind, path, text_col, label_col, tuple(features), task, k_folds)
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _header(path: Path) -> list[str]:
+    import pandas as pd
+
+    try:
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return []  # reading the whole file says what is wrong with it
 
 
 def fingerprint(source: UserSource) -> str:

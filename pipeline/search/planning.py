@@ -34,13 +34,12 @@ class SearchOptions:
     heartbeat: int = 10
     objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
     warm_start: tuple[str, ...] = ()  # seed tables, or study:NAME (its best trials)
-    text_col: str | None = None
-    label_col: str | None = None
+    csv: datasets.CsvOptions | None = None  # how to read a csv: dataset
 
 
 def search_plan(options: SearchOptions) -> Plan:
     """The study that `pipeline search` runs."""
-    spec = datasets.resolve(options.dataset, options.text_col, options.label_col)
+    spec = datasets.resolve(options.dataset, options.csv)
     path = find_space(spec, options.space)
     at_least_one("--n-trials", options.n_trials)
     at_least_one("--heartbeat", options.heartbeat)
@@ -139,7 +138,7 @@ def known_configs(
         if warm_start:
             raise UserError("--warm-start needs the tpe or random sampler, not grid")
         return ()
-    configs = [("defaults", dict(space.defaults))]
+    configs = [(studies.RECIPE, dict(space.defaults))]
     configs += [(f"warm_start[{i}]", c) for i, c in enumerate(space.warm_start, 1)]
     for name in warm_start:
         if name.startswith("study:"):
@@ -176,11 +175,10 @@ def train_plan(
     seed: int = 0,
     tracking_uri: str | None = None,
     verbose: bool = False,
-    text_col: str | None = None,
-    label_col: str | None = None,
+    csv: datasets.CsvOptions | None = None,
 ) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `overrides`."""
-    spec = datasets.resolve(dataset, text_col, label_col)
+    spec = datasets.resolve(dataset, csv)
     if seed < 0:
         raise UserError(f"--seed must be 0 or more, got {seed}")
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))

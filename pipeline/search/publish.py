@@ -12,20 +12,38 @@ import pandas as pd
 
 from pipeline import datasets, inference, metrics, params, tracking
 from pipeline.search.plan import Plan
-from pipeline.search.records import BestModel
 
 log = logging.getLogger("pipeline")
 TEXT_EXAMPLES = ("A wonderful, moving film.", "Two hours I will never get back.")
 
 
-def publish_best(plan: Plan, study: optuna.Study, workdir: Path, classes: tuple) -> str | None:
-    """Log and register the best model the workers kept; returns its model URI."""
-    minimize = metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
-    picked = BestModel.pick(workdir, minimize)
-    if picked is None:
+def publish_best(
+    plan: Plan,
+    study: optuna.Study,
+    best: tuple[Path, dict] | None,
+    workdir: Path,
+    classes: tuple,
+    tracker: tracking.Tracker,
+    parent_id: str,
+) -> str | None:
+    """Log and register `best` (BestModel.pick's choice) and tag the parent run with it;
+    returns its model URI. A failure leaves the study's results intact: one warning."""
+    if best is None:
         return None
-    path, about = picked
-    trial = study.trials[about["trial"]]
+    try:
+        uri = _log_and_register(plan, study, best, workdir, classes)
+    except Exception as error:
+        log.warning("the best model was not logged to MLflow: %s", error)
+        return None
+    if uri:
+        tracker.set_tags(parent_id, {tracking.BEST_MODEL_URI: uri})
+    return uri
+
+
+def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path, classes):
+    minimize = metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
+    path, about = best
+    trial = study.get_trials(deepcopy=False)[about["trial"]]
     options = params.data_options(trial.user_attrs.get("representation", {}))
     fitted = datasets.fitted_for(plan.dataset, options)
     task = plan.dataset.task
@@ -45,5 +63,4 @@ def example_input(fitted: datasets.Fitted) -> pd.DataFrame:
     """Two raw inputs: texts, or rows of raw feature values (the training means)."""
     if fitted.text is not None:
         return pd.DataFrame({inference.TEXT_COLUMN: list(TEXT_EXAMPLES)})
-    rows = [fitted.mean, fitted.mean + fitted.std]
-    return pd.DataFrame(rows, columns=list(fitted.columns)).astype("float64")
+    return fitted.table.example()
