@@ -22,6 +22,8 @@ from pathlib import Path
 
 import optuna
 
+from pipeline.search import studies
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SEEDS = (0, 1, 2)

@@ -161,16 +161,36 @@ def _fit(
         mode = "min" if lower_is_better(metric) else "max"
         stop = keras.callbacks.EarlyStopping(monitor=metric, mode=mode, patience=patience)
         callbacks.append(stop)
-    history = model.fit(
-        train.x,
-        labels_for(train.y, params, data),
-        batch_size=int(params["batch_size"]),
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    rows = batches(train.x, labels_for(train.y, params, data), int(params["batch_size"]))
+    history = model.fit(**rows, epochs=epochs, callbacks=callbacks, verbose=verbose)
     _check_finite(history.history)
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}, reporter.stopped
+
+
+def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
+    """`fit`'s inputs. Sparse rows (bags of words) go as one SparseTensor through tf.data,
+    which shuffles the rows each epoch and batches them in C++: Keras' adapter for scipy
+    matrices converts every batch in Python (an IMDB seed-recipe fit: 4.3 s against 3.1 s,
+    bench/results/latest.md). The shuffle follows Keras' global seed, so a seeded trial
+    repeats. Dense rows (tables, token ids) stay with Keras' own array adapter."""
+    if isinstance(x, np.ndarray):
+        return {"x": x, "y": y, "batch_size": batch_size}
+    import tensorflow as tf
+
+    rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x), y))
+    shuffled = rows.shuffle(x.shape[0], reshuffle_each_iteration=True)
+    return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE)}
+
+
+def sparse_tensor(x):
+    """A scipy CSR matrix as a tf.SparseTensor, its indices in row-major order."""
+    import tensorflow as tf
+
+    if not x.has_sorted_indices:
+        x = x.sorted_indices()
+    rows = np.repeat(np.arange(x.shape[0], dtype="int64"), np.diff(x.indptr))
+    indices = np.stack([rows, x.indices.astype("int64")], axis=1)
+    return tf.SparseTensor(indices, x.data.astype("float32"), x.shape)
 
 
 def _mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:

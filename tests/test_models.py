@@ -101,3 +101,29 @@ def test_eager_evaluation_matches_keras_evaluate_even_when_overconfident(loss):
     assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
     assert ours["accuracy"] == pytest.approx(theirs["accuracy"])
     assert pred.shape == (150, 1) and pred.min() >= 0 and pred.max() <= 1
+
+
+def test_sparse_rows_are_shuffled_each_epoch_and_repeat_with_the_seed():
+    from pipeline.training import batches
+
+    x = sp.random(10, 6, density=0.5, format="csr", random_state=0, dtype="float32")
+    x.data[:] = np.arange(1, x.nnz + 1)
+    y = np.arange(10, dtype="float32")  # labels name their row
+
+    def epochs(seed: int) -> list[list[float]]:
+        keras.utils.set_random_seed(seed)
+        dataset = batches(x, y, 4)["x"]
+        out = []
+        for _ in range(2):
+            parts = [(f, labels.numpy()) for f, labels in dataset]
+            assert [len(labels) for _, labels in parts] == [4, 4, 2]
+            for features, labels in parts:  # each row keeps its own features
+                dense = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(features))
+                assert np.array_equal(dense, x[labels.astype(int)].toarray())
+            out.append([float(v) for _, labels in parts for v in labels])
+        return out
+
+    first, second = epochs(0)
+    assert sorted(first) == sorted(second) == list(range(10))  # every row once an epoch
+    assert first != second  # reshuffled between epochs
+    assert epochs(0) == [first, second]  # and the same again with the same seed

@@ -132,7 +132,11 @@ def test_housing_as_a_csv_is_boston_housing(real_data, tmp_path):
             {"label_col": "price"},
             "column 'code' looks like an identifier",
         ),
-        ({}, {"label_col": "price", "task": "binary"}, "--task binary does not fit 60 distinct labels"),
+        (
+            {},
+            {"label_col": "price", "task": "binary"},
+            "--task binary does not fit 60 distinct labels",
+        ),
         ({}, {"label_col": "price", "task": "guess"}, "--task must be one of regression"),
     ],
 )
