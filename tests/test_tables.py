@@ -209,3 +209,22 @@ def test_the_table_bundle_predicts_what_the_trial_scored(tmp_path):
         "south",
     ]
     assert isinstance(fitted.table, tabular.Encoding)
+
+
+def test_a_seed_style_table_reproduces_on_your_own_table(tmp_path, stores):
+    write_table(tmp_path / "h.csv", n=60)
+    rows = tmp_path / "my-table.yaml"
+    rows.write_text(
+        f"name: my-table\ndataset: csv:{tmp_path / 'h.csv'}?label=price&features=rooms,age\n"
+        "defaults: {loss: mse, batch_size: 16, learning_rate: 0.01, epochs: 3}\n"
+        "rows:\n"
+        "  - {setting: one layer, units: [8], seed: {split: val, mae: 2.5}}\n"
+        "  - {setting: two layers, units: [8, 8], seed: {split: val, mae: 2.0}}\n"
+    )
+    result = CliRunner().invoke(app, ["reproduce", str(rows), "--seeds", "1"])
+    assert result.exit_code == 0, result.output
+    table = [line for line in result.output.splitlines() if line.startswith("| ")]
+    assert len(table) == 3 and "one layer" in table[1] and "two layers" in table[2]
+    cells = [[c.strip() for c in line.split("|")] for line in table]
+    assert [row[4] for row in cells[1:]] == ["2.5", "2"]  # the reported numbers, beside ours
+    assert all("±" in row[5] for row in cells[1:])
