@@ -179,7 +179,7 @@ def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
 
     rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x), y))
     shuffled = rows.shuffle(x.shape[0], reshuffle_each_iteration=True)
-    return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE)}
+    return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE), "shuffle": False}
 
 
 def sparse_tensor(x):

@@ -20,15 +20,15 @@ pytestmark = pytest.mark.slow
 SLOW_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 40}}
 
 
-def test_four_workers_on_postgres_finish_exactly_40(tiny_data, stores, pg_storage, tmp_path):
+def test_four_workers_on_postgres_finish_exactly_16(tiny_data, stores, pg_storage, tmp_path):
     cfg = search.SearchOptions(
-        "imdb", space_file(tmp_path), n_trials=40, pruner="none", workers=4, study="pg-four"
+        "imdb", space_file(tmp_path), n_trials=16, pruner="none", workers=4, study="pg-four"
     )
     outcome = search.run_search(cfg)
     assert outcome.study._storage.__class__.__name__ in ("_CachedStorage", "RDBStorage")
-    check_one_run_per_trial(stores, "imdb", outcome.study, 40)
+    check_one_run_per_trial(stores, "imdb", outcome.study, 16)
     loaded = optuna.load_study(study_name="pg-four", storage=pg_storage)
-    assert len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 40
+    assert len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 16
 
 
 def cli(args: list[str], tiny_data, stores, storage: str) -> subprocess.Popen:
@@ -159,7 +159,7 @@ def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_
         server.remove()
 
 
-def test_fifty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
+def test_thirty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
     import threading
 
     samples: list[tuple[float, int]] = []
@@ -175,16 +175,16 @@ def test_fifty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     cfg = search.SearchOptions(
-        "imdb", space_file(tmp_path), n_trials=50, pruner="none", timeout=None
+        "imdb", space_file(tmp_path), n_trials=30, pruner="none", timeout=None
     )
     outcome = search.run_search(cfg)
     done.set()
     sampler.join()
-    assert len(outcome.study.trials) == 50
+    assert len(outcome.study.trials) == 30
     first = outcome.study.trials[0].datetime_complete.timestamp()
     after = [rss for t, rss in samples if t >= first]
     growth_mb = (max(after) - after[0]) / 2**20
-    assert growth_mb <= 300, f"resident memory grew {growth_mb:.0f} MB over 49 trials"
+    assert growth_mb <= 300, f"resident memory grew {growth_mb:.0f} MB over 29 trials"
 
 
 def _answers(port: int) -> bool:

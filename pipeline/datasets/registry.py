@@ -13,7 +13,7 @@ import numpy as np
 from pipeline import settings as paths
 from pipeline.datasets import boston, imdb, reuters, tabular, text, user
 from pipeline.datasets.archives import Source, fetch
-from pipeline.datasets.types import DataOptions, Dataset, Fitted, Split
+from pipeline.datasets.types import DataOptions, Dataset, Split
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
@@ -49,7 +49,7 @@ def shuffled(n: int) -> np.ndarray:
     return np.random.RandomState(SHUFFLE_SEED).permutation(n)
 
 
-def _cache_file(name: str, location: Path, data_dir: Path, options: DataOptions) -> Path:
+def cache_file(name: str, location: Path, data_dir: Path, options: DataOptions) -> Path:
     extra = {"with_title": options.with_title} if name == "reuters" else {}
     prefix = name
     if user.is_user(name):
@@ -62,7 +62,7 @@ def _cache_file(name: str, location: Path, data_dir: Path, options: DataOptions)
 
 
 def _cached_text(name, location, data_dir, options, make_splits) -> dict:
-    path = _cache_file(name, location, data_dir, options)
+    path = cache_file(name, location, data_dir, options)
     splits = text.load_splits(path)
     if splits is None:
         log.info("vectorizing %s with %s: once per setting, then cached", name, options)
@@ -109,7 +109,7 @@ def _build_reuters(location: Path, data_dir: Path, options: DataOptions) -> Data
 
 def _build_boston(location: Path, data_dir: Path, options: DataOptions) -> Dataset:
     x, y = boston.read_rows(location)
-    train, test = _boston_rows(len(x))
+    train, test = boston_rows(len(x))
     x_train, x_test = boston.standardize(x[train], x[test])
     return Dataset(
         "boston_housing",
@@ -122,7 +122,7 @@ def _build_boston(location: Path, data_dir: Path, options: DataOptions) -> Datas
     )
 
 
-def _boston_rows(n: int) -> tuple[np.ndarray, np.ndarray]:
+def boston_rows(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and test rows, as Keras' boston_housing loader splits them."""
     order = shuffled(n)
     n_train = int(n * (1 - TEST_FRACTION))
@@ -181,7 +181,7 @@ def _build_user(
 def _build_table(source: user.UserSource, location: Path, data_dir: Path, options) -> Dataset:
     """A CSV table split as boston_housing is (a seeded fifth for test), then a held-out
     fifth of train for validation unless k-fold; the encoding is fitted on train only."""
-    table, (train, val, test), k_folds = _table_rows(source)
+    table, (train, val, test), k_folds = table_rows(source)
     encoding = table.fit(train)
     x = encoding.transform(table.features)
     y = table.targets()
@@ -192,10 +192,10 @@ def _build_table(source: user.UserSource, location: Path, data_dir: Path, option
 K_FOLD_BELOW = 2_000  # training rows under which a table validates by k-fold by default
 
 
-def _table_rows(source: user.UserSource):
+def table_rows(source: user.UserSource):
     """The table, its (train, validation or None, test) rows and its number of folds."""
     table = tabular.read_table(source.path, source.label_col, source.feature_cols, source.task)
-    train, test = _boston_rows(len(table.labels))
+    train, test = boston_rows(len(table.labels))
     k_folds = source.k_folds
     if k_folds is None:
         k_folds = DataOptions().k_folds if len(train) < K_FOLD_BELOW else 0
@@ -278,71 +278,9 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
     return spec.build(location, data_dir, options)
 
 
-def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
-    """What `load_dataset(spec, options)`'s features were fitted with (a cache written
-    before this was kept is rebuilt once)."""
-    options = options or DataOptions()
-    data_dir = paths.data_dir()
-    if spec.name == "boston_housing":
-        x, _ = boston.read_rows(fetch(spec.source, data_dir))
-        train = x[_boston_rows(len(x))[0]]
-        return Fitted(table=tabular.numeric_encoding(boston.COLUMNS[:-1], train))
-    if spec.is_user and spec.source.is_table:
-        table, (train, _, _), _ = _table_rows(spec.source)
-        return Fitted(table=table.fit(train))
-    breaks = spec.name == "imdb"  # the IMDB reader replaces "<br />" (imdb.clean)
-    if options.text.output_mode == "encoder":
-        return Fitted(text=options.text, clean_breaks=breaks)
-    location = spec.source.path if spec.is_user else fetch(spec.source, data_dir)
-    path = _cache_file(spec.name, location, data_dir, options)
-    arrays = text.load_fitted(path)
-    if arrays is None:
-        path.unlink(missing_ok=True)
-        load_dataset(spec, options)
-        arrays = text.load_fitted(path) or {}
-    vocabulary = tuple(str(v) for v in arrays.get("vocabulary", ()))
-    return Fitted(options.text, vocabulary, arrays.get("weights"), clean_breaks=breaks)
-
-
 def with_options(options: DataOptions, **changes) -> DataOptions:
     """`options` with some fields changed: max_tokens, ngrams, output_mode, with_title."""
     text_keys = {"max_tokens", "ngrams", "output_mode", "sequence_length", "encoder"}
     text_changes = {k: v for k, v in changes.items() if k in text_keys}
     other = {k: v for k, v in changes.items() if k not in text_keys}
     return replace(options, text=replace(options.text, **text_changes), **other)
-
-
-def describe(dataset: Spec | str) -> dict:
-    """One row of `pipeline datasets`: sizes of the local data, or the official ones."""
-    spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
-    data_dir = paths.data_dir()
-    mine = spec.is_user
-    location = spec.source.path if mine else spec.source.local(data_dir)
-    row = {"name": spec.name, "task": spec.task}
-    if location is None:
-        n_train, n_val, n_test = spec.sizes
-        return row | {
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "n_classes": spec.n_classes,
-            "n_features": spec.n_features,
-            "source": spec.source.describe(data_dir),
-        }
-    table = mine and spec.source.is_table
-    cached = not table and _cache_file(spec.name, location, data_dir, DataOptions()).is_file()
-    data = load_dataset(spec)
-    source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"
-    row |= {
-        "n_train": len(data.train),
-        "n_val": len(data.val) if data.val else f"{data.k_folds}-fold",
-        "n_test": len(data.test),
-        "n_classes": data.n_classes,
-        "n_features": data.n_features,
-        "source": source,
-    }
-    if table:  # how each raw column becomes features
-        row["source"] = f"table found at {location}"
-        columns = fitted_for(spec).table.columns
-        row["features"] = [{"column": c.name, "encoding": c.describe()} for c in columns]
-    return row
