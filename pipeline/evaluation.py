@@ -10,7 +10,11 @@ import numpy as np
 from pipeline.metrics import task_metric
 from pipeline.models import keras_metric
 
-EVAL_BATCH = 8192
+# Rows per forward pass. Sparse rows are made dense on their way through the first layer:
+# 8,192 rows of IMDB's 10,000 columns held 0.6-0.9 GB more resident memory with 64 units;
+# 2,048 rows hold ~80 MB and score IMDB's validation and test splits within 10% as fast
+# (0.47 s against 0.44 s for Dense 16-16, 2-core CPU).
+EVAL_BATCH = 2048
 
 
 def evaluate(model: keras.Model, x, y_true: np.ndarray, task: str) -> tuple[dict, np.ndarray]:
