@@ -84,9 +84,9 @@ dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_POR
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-model ## The benchmarks below (~75 min on 2 cores)
+bench: bench-speed bench-search bench-model ## The benchmarks below (~65 min on 2 cores)
 
-bench-speed: $(STAMP) ## Seed recipe vs project, side by side (~20 min): bench/results/latest.md
+bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe (~10 min): bench/results/latest.md
 	$(BIN)/python bench/run.py
 
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
