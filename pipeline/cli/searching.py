@@ -87,7 +87,7 @@ def search(
     k_folds: KFolds = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
-    _logging(verbose)  # first: quiets TensorFlow's import
+    _logging(verbose, tensorflow=workers == 1)  # first: quiets TensorFlow's import
     from pipeline import search, summary
 
     options = search.SearchOptions(
@@ -194,7 +194,7 @@ def reproduce(
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
-    _logging(verbose)  # first: quiets TensorFlow's import
+    _logging(verbose, tensorflow=workers == 1)  # first: quiets TensorFlow's import
     from pipeline import search
 
     plan = search.reproduce_plan(table, seeds, study, storage, tracking_uri, verbose, workers)
