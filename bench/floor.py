@@ -62,8 +62,8 @@ def minimal_loop(data, seed: int, evaluate: bool) -> tuple[float, float]:
     import numpy as np
     import tensorflow as tf
 
+    from pipeline.evaluation import sparse_tensor
     from pipeline.models import build_model
-    from pipeline.training import sparse_tensor
 
     keras.utils.set_random_seed(seed)
     size = RECIPE["batch_size"]

@@ -43,8 +43,6 @@ def logits(model: keras.Model, x) -> np.ndarray:
     """Eager forward passes in chunks, up to the output layer's activation: no predict
     function to trace for a one-off model, and cross-entropy from logits, as Keras'
     compiled loss computes it (from clipped probabilities it differs for confident errors)."""
-    import tensorflow as tf
-
     output = model.get_layer("output")
     activation = _activation(model)
     output.activation = keras.activations.linear
@@ -52,14 +50,23 @@ def logits(model: keras.Model, x) -> np.ndarray:
         chunks = []
         for start in range(0, x.shape[0], EVAL_BATCH):
             part = x[start : start + EVAL_BATCH]
-            if not isinstance(part, np.ndarray):  # scipy CSR -> tf.SparseTensor
-                coo = part.tocoo()
-                indices = np.stack([coo.row, coo.col], axis=1).astype("int64")
-                part = tf.SparseTensor(indices, coo.data, coo.shape)
+            if not isinstance(part, np.ndarray):
+                part = sparse_tensor(part)
             chunks.append(np.asarray(model(part, training=False)))
     finally:
         output.activation = activation
     return np.concatenate(chunks)
+
+
+def sparse_tensor(x):
+    """A scipy CSR matrix as a tf.SparseTensor, its indices in row-major order."""
+    import tensorflow as tf
+
+    if not x.has_sorted_indices:
+        x = x.sorted_indices()
+    rows = np.repeat(np.arange(x.shape[0], dtype="int64"), np.diff(x.indptr))
+    indices = np.stack([rows, x.indices.astype("int64")], axis=1)
+    return tf.SparseTensor(indices, x.data.astype("float32"), x.shape)
 
 
 def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:

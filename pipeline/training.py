@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold
 
 from pipeline import stopping
 from pipeline.datasets import Dataset, Split
-from pipeline.evaluation import evaluate, latency_ms
+from pipeline.evaluation import evaluate, latency_ms, sparse_tensor
 from pipeline.metrics import lower_is_better, val_metric
 from pipeline.models import build_model
 
@@ -180,17 +180,6 @@ def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
     rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x), y))
     shuffled = rows.shuffle(x.shape[0], reshuffle_each_iteration=True)
     return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE), "shuffle": False}
-
-
-def sparse_tensor(x):
-    """A scipy CSR matrix as a tf.SparseTensor, its indices in row-major order."""
-    import tensorflow as tf
-
-    if not x.has_sorted_indices:
-        x = x.sorted_indices()
-    rows = np.repeat(np.arange(x.shape[0], dtype="int64"), np.diff(x.indptr))
-    indices = np.stack([rows, x.indices.astype("int64")], axis=1)
-    return tf.SparseTensor(indices, x.data.astype("float32"), x.shape)
 
 
 def _mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:

@@ -122,12 +122,7 @@ def search(
     study_option = "" if plan.study == name else f" --study {plan.study!r}"
     lines = [f"\nEvery trial: pipeline export {name!r}{study_option}"]
     if outcome.model_uri:
-        example = (
-            "--file rows.csv"
-            if plan.dataset.task == "regression"
-            or (plan.dataset.is_user and plan.dataset.source.is_table)
-            else '"a text"'
-        )
+        example = "--file rows.csv" if plan.dataset.is_table else '"a text"'
         lines.append(f"Best model: {outcome.model_uri}; pipeline predict {plan.study!r} {example}")
     if outcome.experiment_id:
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline import settings as paths
 from pipeline.datasets import boston, tabular, text
 from pipeline.datasets.archives import fetch
@@ -25,10 +27,12 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     if spec.name == "boston_housing":
         x, _ = boston.read_rows(fetch(spec.source, data_dir))
         train = x[boston_rows(len(x))[0]]
-        return Fitted(table=tabular.numeric_encoding(boston.COLUMNS[:-1], train))
-    if spec.is_user and spec.source.is_table:
-        table, (train, _, _), _ = table_rows(spec.source)
-        return Fitted(table=table.fit(train))
+        mean, std = boston.standardization(train)  # as the dataset was standardized
+        fill = np.median(train, axis=0)
+        return Fitted(table=tabular.numeric_encoding(boston.COLUMNS[:-1], fill, mean, std))
+    if spec.table is not None:
+        (train, _, _), _ = table_rows(spec.source, spec.table)
+        return Fitted(table=spec.table.fit(train))
     breaks = spec.name == "imdb"  # the IMDB reader replaces "<br />" (imdb.clean)
     if options.text.output_mode == "encoder":
         return Fitted(text=options.text, clean_breaks=breaks)
@@ -60,7 +64,7 @@ def describe(dataset: Spec | str) -> dict:
             "n_features": spec.n_features,
             "source": spec.source.describe(data_dir),
         }
-    table = mine and spec.source.is_table
+    table = spec.table is not None
     cached = not table and cache_file(spec.name, location, data_dir, DataOptions()).is_file()
     data = load_dataset(spec)
     source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"

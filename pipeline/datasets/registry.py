@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,17 @@ class Spec:
     n_classes: int
     build: Callable[[Path, Path, DataOptions], Dataset]
     class_names: tuple[str, ...] = ()  # user datasets: read before any vectorizing
+    # csv: tables, read and checked once, when resolved (a frame: not compared or hashed)
+    table: tabular.Table | None = field(default=None, compare=False)
 
     @property
     def is_user(self) -> bool:
         return isinstance(self.source, user.UserSource)
+
+    @property
+    def is_table(self) -> bool:
+        """Rows of raw feature values (boston_housing, a csv: table), not texts."""
+        return self.name == "boston_housing" or self.table is not None
 
     @property
     def default_space(self) -> str:
@@ -42,7 +49,7 @@ class Spec:
         table one."""
         if not self.is_user:
             return self.name
-        return "table" if self.source.is_table else "text"
+        return "text" if self.table is None else "table"
 
 
 def shuffled(n: int) -> np.ndarray:
@@ -178,10 +185,12 @@ def _build_user(
     return Dataset(source.name, task, s["train"], s["val"], s["test"], names)
 
 
-def _build_table(source: user.UserSource, location: Path, data_dir: Path, options) -> Dataset:
+def _build_table(
+    source: user.UserSource, table: tabular.Table, location: Path, data_dir: Path, options
+) -> Dataset:
     """A CSV table split as boston_housing is (a seeded fifth for test), then a held-out
     fifth of train for validation unless k-fold; the encoding is fitted on train only."""
-    table, (train, val, test), k_folds = table_rows(source)
+    (train, val, test), k_folds = table_rows(source, table)
     encoding = table.fit(train)
     x = encoding.transform(table.features)
     y = table.targets()
@@ -192,9 +201,8 @@ def _build_table(source: user.UserSource, location: Path, data_dir: Path, option
 K_FOLD_BELOW = 2_000  # training rows under which a table validates by k-fold by default
 
 
-def table_rows(source: user.UserSource):
-    """The table, its (train, validation or None, test) rows and its number of folds."""
-    table = tabular.read_table(source.path, source.label_col, source.feature_cols, source.task)
+def table_rows(source: user.UserSource, table: tabular.Table):
+    """A table's (train, validation or None, test) rows and its number of folds."""
     train, test = boston_rows(len(table.labels))
     k_folds = source.k_folds
     if k_folds is None:
@@ -204,9 +212,9 @@ def table_rows(source: user.UserSource):
             f"{source.path}: {len(train)} training rows are too few for {k_folds} folds"
         )
     if k_folds:
-        return table, (train, None, test), k_folds
+        return (train, None, test), k_folds
     n_val = int(len(train) * TEST_FRACTION)
-    return table, (train[n_val:], train[:n_val], test), 0
+    return (train[n_val:], train[:n_val], test), 0
 
 
 def _task_of(class_names: tuple[str, ...]) -> str:
@@ -221,10 +229,9 @@ def _user_spec(source: user.UserSource) -> Spec:
             source.path, source.label_col, source.feature_cols, source.task, warn=True
         )
         names = table.class_names
-        build = functools.partial(_build_table, source)
-        return Spec(
-            source.name, table.task, source, (None, None, None), 0, len(names), build, names
-        )
+        build = functools.partial(_build_table, source, table)
+        sizes = (None, None, None)
+        return Spec(source.name, table.task, source, sizes, 0, len(names), build, names, table)
     if source.kind == "folder":
         names = tuple(user.folder_classes(source.path)[0])
     else:

@@ -35,10 +35,6 @@ class Column:
     std: float = 1.0
     categories: tuple[str, ...] = ()  # categorical: one feature each, in this order
 
-    @property
-    def width(self) -> int:
-        return 1 if self.kind == "numeric" else len(self.categories)
-
     def describe(self) -> str:
         if self.kind == "numeric":
             return f"numeric: (x - {self.mean:.4g}) / {self.std:.4g}, missing -> {self.fill:.4g}"
@@ -50,14 +46,6 @@ class Encoding:
     """The fitted encoding of a table's feature columns."""
 
     columns: tuple[Column, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    @property
-    def width(self) -> int:
-        return sum(c.width for c in self.columns)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw rows (strings or numbers; missing values allowed) as float32 features."""
@@ -92,14 +80,12 @@ class Encoding:
         return cls(tuple(Column(**{**c, "categories": tuple(c["categories"])}) for c in raw))
 
 
-def numeric_encoding(names, train: np.ndarray) -> Encoding:
-    """All-numeric columns (boston_housing), fitted on the training rows."""
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    median = np.median(train, axis=0)
+def numeric_encoding(names, fill, mean, std) -> Encoding:
+    """All-numeric columns (boston_housing) with their fitted fill, mean and std values."""
     return Encoding(
         tuple(
-            Column(n, "numeric", float(f), float(m), float(s) if s > 0 else 1.0)
-            for n, f, m, s in zip(names, median, mean, std, strict=True)
+            Column(n, "numeric", float(f), float(m), float(s))
+            for n, f, m, s in zip(names, fill, mean, std, strict=True)
         )
     )
 
