@@ -54,6 +54,8 @@ class Predictor:
         quiet.import_tensorflow()  # before Keras, which imports TensorFlow
         import keras
 
+        from pipeline.models import CUSTOM_OBJECTS
+
         folder = Path(folder)
         settings = json.loads((folder / SETTINGS).read_text())
         self.task, self.classes = settings["task"], tuple(settings["class_names"])
@@ -66,7 +68,9 @@ class Predictor:
             raw = settings["text"]
             raw["encoder"] = str(folder / raw["encoder"]) if raw["encoder"] else ""
             self.text = TextSettings(**raw)
-        self.model = keras.models.load_model(folder / MODEL, compile=False)  # inference only
+        self.model = keras.models.load_model(
+            folder / MODEL, custom_objects=CUSTOM_OBJECTS, compile=False
+        )  # inference only
         self._layer = None
 
     def predict(self, inputs) -> pd.DataFrame:

@@ -16,6 +16,29 @@ OPTIMIZERS = {
 }
 
 
+@keras.saving.register_keras_serializable(package="pipeline")
+class SparseDense(keras.layers.Dense):
+    """Dense for sparse rows (bags of words): multiplies a SparseTensor with
+    `tf.sparse.sparse_dense_matmul`. Keras' Dense sends it through
+    `embedding_lookup_sparse` instead, which costs 3.5x as much per training step of the
+    seeds' IMDB network (9.0 against 2.6 ms for 512 rows of 10,000 columns, 2-core CPU)
+    and 6x as much per validation pass. Dense input takes Keras' own path."""
+
+    def call(self, inputs, training=None):
+        import tensorflow as tf
+
+        if not isinstance(inputs, tf.SparseTensor):
+            return super().call(inputs, training=training)
+        x = tf.sparse.sparse_dense_matmul(inputs, self.kernel)
+        if self.bias is not None:
+            x = x + self.bias
+        return self.activation(x) if self.activation is not None else x
+
+
+# what `keras.models.load_model` needs to read a saved model back
+CUSTOM_OBJECTS = {"pipeline>SparseDense": SparseDense}
+
+
 def output_layer(task: str, n_classes: int) -> keras.layers.Dense:
     if task == "binary":
         return keras.layers.Dense(1, activation="sigmoid", name="output")
@@ -71,9 +94,8 @@ def build_model(
         )
     inputs, x = _features(params, n_features, sparse)
     for i, units in enumerate(layer_units(params), start=1):
-        x = keras.layers.Dense(
-            units, activation=params.get("activation", "relu"), name=f"dense_{i}"
-        )(x)
+        dense = SparseDense if sparse and i == 1 else keras.layers.Dense
+        x = dense(units, activation=params.get("activation", "relu"), name=f"dense_{i}")(x)
         if params.get("dropout", 0.0) > 0:
             x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
     model = keras.Model(inputs, output_layer(task, n_classes)(x))

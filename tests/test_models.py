@@ -127,3 +127,34 @@ def test_sparse_rows_are_shuffled_each_epoch_and_repeat_with_the_seed():
     assert sorted(first) == sorted(second) == list(range(10))  # every row once an epoch
     assert first != second  # reshuffled between epochs
     assert epochs(0) == [first, second]  # and the same again with the same seed
+
+
+def test_sparse_first_layer_matches_keras_dense_and_loads_back(tmp_path):
+    import tensorflow as tf
+
+    from pipeline.evaluation import sparse_tensor
+    from pipeline.models import CUSTOM_OBJECTS, SparseDense
+
+    x = sp.random(64, 30, density=0.2, format="csr", dtype="float32", random_state=3)
+    params = {"units": [8, 4], "loss": "binary_crossentropy"}
+    model = build_model(params, "binary", 30, sparse=True)
+    first = model.get_layer("dense_1")
+    assert type(first) is SparseDense and type(model.get_layer("dense_2")) is keras.layers.Dense
+    kernel, bias = first.get_weights()
+    first.set_weights([kernel, np.linspace(-0.2, 0.2, 8, dtype="float32")])
+    reference = keras.layers.Dense(8, activation="relu")
+    reference.build((None, 30))
+    reference.set_weights(first.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        ours = first(sparse_tensor(x))
+        theirs = reference(tf.constant(x.toarray()))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    grads = tape.gradient(ours, first.kernel), tape.gradient(theirs, reference.kernel)
+    np.testing.assert_allclose(np.asarray(grads[0]), grads[1].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first(x.toarray()).numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    path = tmp_path / "m.keras"
+    loaded = keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+    assert type(loaded.get_layer("dense_1")) is SparseDense
+    dense_x = x.toarray()
+    np.testing.assert_allclose(loaded(dense_x).numpy(), model(dense_x).numpy(), rtol=1e-6)
