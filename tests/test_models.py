@@ -136,13 +136,13 @@ def test_sparse_first_layer_matches_keras_dense_and_loads_back(tmp_path):
     from pipeline.models import CUSTOM_OBJECTS, SparseDense
 
     x = sp.random(64, 30, density=0.2, format="csr", dtype="float32", random_state=3)
-    params = {"units": [8, 4], "loss": "binary_crossentropy"}
+    params = {"units": [40, 4], "loss": "binary_crossentropy"}  # 40: blocks of 16, 16, 8
     model = build_model(params, "binary", 30, sparse=True)
     first = model.get_layer("dense_1")
     assert type(first) is SparseDense and type(model.get_layer("dense_2")) is keras.layers.Dense
     kernel, bias = first.get_weights()
-    first.set_weights([kernel, np.linspace(-0.2, 0.2, 8, dtype="float32")])
-    reference = keras.layers.Dense(8, activation="relu")
+    first.set_weights([kernel, np.linspace(-0.2, 0.2, 40, dtype="float32")])
+    reference = keras.layers.Dense(40, activation="relu")
     reference.build((None, 30))
     reference.set_weights(first.get_weights())
     with tf.GradientTape(persistent=True) as tape:
