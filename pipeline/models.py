@@ -113,4 +113,7 @@ def build_model(
         metrics=[keras_metric(task, loss)],
         steps_per_execution=steps_per_execution(int(params.get("batch_size", 32))),
     )
+    # The optimizer's slots now, not inside the first traced train step: variables created
+    # there make TensorFlow trace the step twice (IMDB 16-16: 4 epochs in 0.85 s, not 1.0).
+    model.optimizer.build(model.trainable_variables)
     return model

@@ -161,10 +161,25 @@ def _fit(
         mode = "min" if lower_is_better(metric) else "max"
         stop = keras.callbacks.EarlyStopping(monitor=metric, mode=mode, patience=patience)
         callbacks.append(stop)
-    rows = batches(train.x, labels_for(train.y, params, data), int(params["batch_size"]))
+    labels = labels_for(train.y, params, data)
+    rows = batches(train.x, labels, int(params["batch_size"]))
+    _build_compiled(model, train.x[:2], labels[:2])  # after `batches`: its shuffle's seed
     history = model.fit(**rows, epochs=epochs, callbacks=callbacks, verbose=verbose)
     _check_finite(history.history)
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}, reporter.stopped
+
+
+def _build_compiled(model: keras.Model, x, y: np.ndarray) -> None:
+    """Create the compiled loss's and metrics' state now, eagerly on two rows, as
+    `build_model` does the optimizer's: state created inside the first traced train step
+    makes TensorFlow trace it twice (IMDB 16-16, 4 epochs: fit in 0.65 s instead of 0.85 s).
+    Leaves the metrics at zero, as `fit` finds them."""
+    if not isinstance(x, np.ndarray):
+        x = sparse_tensor(x)
+    predicted = model(x, training=False)
+    model.compute_loss(x=x, y=y, y_pred=predicted)
+    model.compute_metrics(x, y, predicted)
+    model.reset_metrics()
 
 
 def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
