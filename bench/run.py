@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BLOG = ROOT / "search_spaces" / "tables" / "blog-imdb.yaml"
-SEED_ROWS = (2, 3, 11)  # 4-epoch rows of blog-imdb: 16-16 bce, 16 bce, 16 mse
+SEED_ROWS = (1, 2, 3, 11)  # blog-imdb: 16-16 bce for 20 epochs; 16-16 bce, 16 bce, 16 mse for 4
 
 
 # --- measuring a process tree ----------------------------------------------------------
@@ -210,20 +210,33 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def seed_table_seconds(seed: list[dict]) -> tuple[float, float, float]:
+    """The seed recipe's time for the 16 rows of blog-imdb, each row one process: a 4-epoch
+    row's mean wall time, plus the measured cost of an epoch (row 1's 20 epochs against the
+    4-epoch rows) for each epoch a row trains beyond 4. Also returns the 4-epoch mean and
+    the per-epoch cost."""
+    four = statistics.mean(r["wall_s"] for r in seed if r["row"] != 1)
+    twenty = next(r["wall_s"] for r in seed if r["row"] == 1)
+    per_epoch = max(0.0, (twenty - four) / 16)
+    return sum(four + per_epoch * (row["epochs"] - 4) for row in blog_rows()), four, per_epoch
+
+
 def render(out: dict, profile_text: str) -> str:
     seed = out["seed_recipe"]
-    seed_row = sum(r["wall_s"] for r in seed) / len(seed)
+    seed_table, seed_row, per_epoch = seed_table_seconds(seed)
     seed_mem = max(r["peak_rss_mb"] for r in seed)
     one, full, fl, st = out["table_one"], out["table_full"], out["floor"], out["study"]
-    one_x = seed_row * 16 / one["wall_s"]
-    full_x = seed_row * full["trainings"] / full["wall_s"]
+    seeds = full["trainings"] // 16
+    one_x = seed_table / one["wall_s"]
+    full_x = seed_table * seeds / full["wall_s"]
+    flat_one, flat_full = seed_row * 16 / one["wall_s"], seed_row * 16 * seeds / full["wall_s"]
     floor_x = st["trial_s"] / fl["floor_s"]
     tracking = (st["trial_s"] - fl["project_bare_s"]) / st["trial_s"] * 100
     rows = [
-        ("blog-imdb, 1 seed, 1 worker (s)", seed_row * 16, one["wall_s"], f"{one_x:.1f}x"),
+        ("blog-imdb, 1 seed, 1 worker (s)", seed_table, one["wall_s"], f"{one_x:.1f}x"),
         (
-            f"blog-imdb, {full['trainings'] // 16} seeds, {full['workers']} workers (s)",
-            seed_row * full["trainings"],
+            f"blog-imdb, {seeds} seeds, {full['workers']} workers (s)",
+            seed_table * seeds,
             full["wall_s"],
             f"{full_x:.1f}x",
         ),
@@ -238,8 +251,9 @@ def render(out: dict, profile_text: str) -> str:
                 "",
                 f"Machine: {out['machine']}, Python {out['python']}, GPUs visible: {gpus}; bench "
                 f"wall time {out['bench_wall_s'] / 60:.1f} min. Seed recipe: one process per "
-                f"configuration, {seed_row:.1f} s and {seed_mem:.0f} MB per row (mean of rows "
-                f"{', '.join(map(str, SEED_ROWS))}); a table's seed time is that x its trainings.",
+                f"configuration (rows {', '.join(map(str, SEED_ROWS))} measured): {seed_row:.1f} s "
+                f"and {seed_mem:.0f} MB per 4-epoch row, {per_epoch:.2f} s per further epoch "
+                "(row 1 trains 20); a table's seed time is the sum over its rows and seeds.",
                 "",
                 "| measure | seed recipe | project | ratio |",
                 "|---|---:|---:|---:|",
@@ -264,9 +278,11 @@ def render(out: dict, profile_text: str) -> str:
                 f"- floor ratio <= 1.5: {floor_x:.2f} ({_mark(floor_x <= 1.5)}); against the floor "
                 f"with the evaluation passes a trial also makes: "
                 f"{st['trial_s'] / fl['floor_with_eval_s']:.2f}.",
-                f"- table, 1 worker, >= 10x: {one_x:.1f}x ({_mark(one_x >= 10)}).",
-                f"- table, {full['trainings'] // 16} seeds and {full['workers']} workers, >= 20x: "
-                f"{full_x:.1f}x ({_mark(full_x >= 20)}).",
+                f"- table, 1 worker, >= 10x: {one_x:.1f}x ({_mark(one_x >= 10)}); counting every "
+                f"seed row as a 4-epoch row: {flat_one:.1f}x.",
+                f"- table, {seeds} seeds and {full['workers']} workers, >= 20x: "
+                f"{full_x:.1f}x ({_mark(full_x >= 20)}); counting every seed row as a 4-epoch "
+                f"row: {flat_full:.1f}x.",
                 f"- memory, 1 worker <= 1,536 MB: {one['peak_rss_mb']:.0f} MB "
                 f"({_mark(one['peak_rss_mb'] <= 1536)}); {full['workers']} workers <= 3,072 MB: "
                 f"{full['peak_rss_mb']:.0f} MB ({_mark(full['peak_rss_mb'] <= 3072)}).",
