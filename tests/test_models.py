@@ -158,3 +158,32 @@ def test_sparse_first_layer_matches_keras_dense_and_loads_back(tmp_path):
     assert type(loaded.get_layer("dense_1")) is SparseDense
     dense_x = x.toarray()
     np.testing.assert_allclose(loaded(dense_x).numpy(), model(dense_x).numpy(), rtol=1e-6)
+
+
+def test_a_csr_matrix_becomes_a_sparse_tensor_once_while_it_lives():
+    import gc
+
+    from pipeline import evaluation
+
+    x = sp.random(20, 7, density=0.3, format="csr", dtype="float32", random_state=4)
+    first = evaluation.sparse_tensor(x)
+    assert evaluation.sparse_tensor(x) is first  # the same tensor, not a second conversion
+    dense = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(first))
+    np.testing.assert_array_equal(dense, x.toarray())
+    key = id(x)
+    assert key in evaluation._TENSORS
+    del x
+    gc.collect()
+    assert key not in evaluation._TENSORS  # dropped with its matrix
+
+
+def test_the_compiled_state_is_built_before_fit_and_left_at_zero():
+    from pipeline.training import _build_compiled
+
+    x = sp.random(30, 12, density=0.3, format="csr", dtype="float32", random_state=5)
+    y = (np.arange(30) % 2).astype("float32")
+    model = build_model({"units": 4, "loss": "binary_crossentropy"}, "binary", 12, sparse=True)
+    assert model.optimizer.built  # build_model creates the optimizer's slots
+    _build_compiled(model, x[:2], y[:2])
+    assert model._compile_metrics.built and model._compile_loss.built
+    assert all(float(v.numpy()) == 0 for m in model.metrics for v in m.variables)
