@@ -41,9 +41,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
     return _save(fig, path)
 
 
-def study_plots(study, folder: Path) -> list[Path]:
-    """Optuna's optimization history and (when computable) parameter importances; with two
-    objectives, of the first one, and the Pareto front."""
+def study_plots(study, folder: Path, importances: bool = True) -> list[Path]:
+    """Optuna's optimization history and (when computable and asked for) parameter
+    importances; with two objectives, of the first one, and the Pareto front."""
     import warnings
 
     import matplotlib
@@ -54,10 +54,9 @@ def study_plots(study, folder: Path) -> list[Path]:
 
     names = study.user_attrs.get("objectives", ["value"])
     first = {}
-    plots = {
-        "optimization_history": ovm.plot_optimization_history,
-        "param_importances": ovm.plot_param_importances,
-    }
+    plots = {"optimization_history": ovm.plot_optimization_history}
+    if importances:
+        plots["param_importances"] = ovm.plot_param_importances
     if len(study.directions) > 1:
         first = {"target": lambda t: t.values[0], "target_name": names[0]}
         plots["pareto_front"] = lambda s, **_: ovm.plot_pareto_front(s, target_names=names)

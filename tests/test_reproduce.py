@@ -126,7 +126,9 @@ def test_reproduce_tiny_table_end_to_end(tiny_data, stores, tmp_path):
     lower = sum(losses[2]) / len(losses[2]) < sum(losses[1]) / len(losses[1])
     verdict = "confirmed" if lower else "NOT confirmed"
     assert f"- [{'x' if lower else ' '}] MSE lowers the loss: {verdict} by our test_loss" in text
-    assert "tiny-imdb.md" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    files = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    assert {"tiny-imdb.md", "optimization_history.png"} <= files
+    assert "param_importances.png" not in files  # the grid's params are row numbers
     again = CliRunner().invoke(app, ["reproduce", str(table_file(tmp_path)), "--seeds", "2"])
     assert again.exit_code == 0 and "| 8,4 " in again.output  # resumed: nothing retrained
     assert len(runs_of(stores["tracking"], "imdb")[1]) == 4

@@ -179,9 +179,12 @@ def record_parent(
     workdir: Path,
     minimize: bool,
     best: tuple[Path, dict] | None,
+    importances: bool = True,
 ) -> None:
     """Best params and value (two objectives: the Pareto front's trials and the best of the
-    first objective among them), study plots, the top-trials table and the best model."""
+    first objective among them), study plots, the top-trials table and the best model.
+    `importances`: draw parameter importances (a seed table's grid of row numbers has none
+    worth drawing; fANOVA costs about a second)."""
     trial = studies.best_trial(study)
     if trial is None:  # no completed trial
         return
@@ -198,7 +201,7 @@ def record_parent(
     )
     folder = workdir / "parent"
     folder.mkdir()
-    plots.study_plots(study, folder)
+    plots.study_plots(study, folder, importances)
     _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     if best is not None:  # BestModel.pick's choice

@@ -72,7 +72,10 @@ def run(plan: Plan) -> Outcome:
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
         best = BestModel.pick(Path(folder), minimizes(plan))  # of every worker's best
-        record_parent(tracker, parent_id, study, table, Path(folder), minimizes(plan), best)
+        searched = plan.kind == "search"  # a seed table's params are row numbers
+        record_parent(
+            tracker, parent_id, study, table, Path(folder), minimizes(plan), best, searched
+        )
         classes = data.class_names
         model_uri = publish_best(plan, study, best, Path(folder), classes, tracker, parent_id)
     tracker.end_run(parent_id, tracking.FINISHED)
