@@ -160,7 +160,7 @@ def work(
     # What lives now (TensorFlow, MLflow, the data) lives to the end: leave it out of the
     # cyclic garbage collector's passes. Each trial ends with a full collection (Keras'
     # clear_session, then Optuna's gc_after_trial) that otherwise walks ~500,000 objects:
-    # 0.23 s each, about 1 s of a 3.5 s IMDB trial (bench/results/latest.md). Unfrozen
+    # 0.23 s each, about 1 s of a 3.5 s IMDB trial (2-core CPU, before freezing). Unfrozen
     # at the end, so a caller that runs several searches in one process frees them.
     gc.collect()
     gc.freeze()
