@@ -192,7 +192,7 @@ def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
         return {"x": x, "y": y, "batch_size": batch_size}
     import tensorflow as tf
 
-    rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x), y))
+    rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x, keep=True), y))
     shuffled = rows.shuffle(x.shape[0], reshuffle_each_iteration=True)
     return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE), "shuffle": False}
 
@@ -241,7 +241,7 @@ class _Validation(keras.callbacks.Callback):
         self.x, self.y, self.task = x, y, task
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        values, _ = evaluate(self.model, self.x, self.y, self.task)
+        values, _ = evaluate(self.model, self.x, self.y, self.task, keep=True)
         logs.update({f"val_{k}": v for k, v in values.items()})
 
 

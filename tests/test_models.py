@@ -166,8 +166,10 @@ def test_a_csr_matrix_becomes_a_sparse_tensor_once_while_it_lives():
     from pipeline import evaluation
 
     x = sp.random(20, 7, density=0.3, format="csr", dtype="float32", random_state=4)
-    first = evaluation.sparse_tensor(x)
-    assert evaluation.sparse_tensor(x) is first  # the same tensor, not a second conversion
+    assert evaluation.sparse_tensor(x) is not evaluation.sparse_tensor(x)  # not kept
+    assert id(x) not in evaluation._TENSORS
+    first = evaluation.sparse_tensor(x, keep=True)
+    assert evaluation.sparse_tensor(x, keep=True) is first  # kept: not converted again
     dense = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(first))
     np.testing.assert_array_equal(dense, x.toarray())
     key = id(x)
