@@ -34,9 +34,8 @@ class SparseDense(keras.layers.Dense):
         if not isinstance(inputs, tf.SparseTensor):
             return super().call(inputs, training=training)
         widths = [min(self.BLOCK, self.units - i) for i in range(0, self.units, self.BLOCK)]
-        blocks = tf.split(self.kernel, widths, axis=1) if len(widths) > 1 else [self.kernel]
-        parts = [tf.sparse.sparse_dense_matmul(inputs, block) for block in blocks]
-        x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+        blocks = tf.split(self.kernel, widths, axis=1)
+        x = tf.concat([tf.sparse.sparse_dense_matmul(inputs, b) for b in blocks], axis=1)
         if self.bias is not None:
             x = x + self.bias
         return self.activation(x) if self.activation is not None else x

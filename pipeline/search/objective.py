@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from pipeline import datasets, metrics, params, quiet, tracking
+from pipeline import datasets, metrics, params, tracking
 from pipeline.search.plan import Plan, Slot
 from pipeline.search.records import (
     BestModel,
@@ -70,10 +70,7 @@ class Objective:
         return run_id
 
     def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
-        # deferred: TensorFlow's start-up notes are quieted before Keras is imported
-        if not self.plan.verbose:
-            quiet.import_tensorflow()
-        from pipeline.training import train_and_evaluate
+        from pipeline.training import train_and_evaluate  # deferred: after `work` quiets TF
 
         hook = None
         if len(self.plan.objectives) == 1:  # Optuna prunes single-objective studies only

@@ -32,6 +32,7 @@ class SpaceTrials:
 
     kind: ClassVar[str] = "search"
     keep_best_epoch: ClassVar[bool] = True  # `epochs` is a budget: score the best epoch
+    importances: ClassVar[bool] = True  # the parent run draws parameter importances
     space: spaces.Space
     sampler: str = "tpe"
     pruner: str = "median"
@@ -63,6 +64,7 @@ class TableTrials:
 
     kind: ClassVar[str] = "reproduce"
     keep_best_epoch: ClassVar[bool] = False  # a row trains exactly the epochs it names
+    importances: ClassVar[bool] = False  # its params are row numbers: none worth drawing
     known: ClassVar[tuple[Known, ...]] = ()  # its rows are the grid itself
     warmup_epochs: ClassVar[int] = 1  # no pruner: unused
     table: tables.SeedTable

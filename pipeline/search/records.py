@@ -183,8 +183,7 @@ def record_parent(
 ) -> None:
     """Best params and value (two objectives: the Pareto front's trials and the best of the
     first objective among them), study plots, the top-trials table and the best model.
-    `importances`: draw parameter importances (a seed table's grid of row numbers has none
-    worth drawing; fANOVA costs about a second)."""
+    `importances`: draw parameter importances (fANOVA: about a second)."""
     trial = studies.best_trial(study)
     if trial is None:  # no completed trial
         return

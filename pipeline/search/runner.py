@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from pipeline import datasets, metrics, report, stopping, tracking
+from pipeline import datasets, metrics, quiet, report, stopping, tracking
 from pipeline.errors import UserError
 from pipeline.search import liveness, studies, workers
 from pipeline.search.objective import DataCache, Objective
@@ -72,9 +72,9 @@ def run(plan: Plan) -> Outcome:
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
         best = BestModel.pick(Path(folder), minimizes(plan))  # of every worker's best
-        searched = plan.kind == "search"  # a seed table's params are row numbers
+        importances = plan.trials.importances
         record_parent(
-            tracker, parent_id, study, table, Path(folder), minimizes(plan), best, searched
+            tracker, parent_id, study, table, Path(folder), minimizes(plan), best, importances
         )
         classes = data.class_names
         model_uri = publish_best(plan, study, best, Path(folder), classes, tracker, parent_id)
@@ -149,6 +149,8 @@ def work(
 ) -> None:
     """Run trials until this slot's quota or the study's `n_trials` is reached (`data`,
     `tracker`: the invocation's own, in its process; a worker process makes its own)."""
+    if not plan.verbose:  # a parent that handed trials to workers has not imported it yet
+        quiet.import_tensorflow()
     from pipeline.training import configure_devices  # deferred: after TensorFlow is quieted
 
     cache = DataCache(plan.dataset, data)
