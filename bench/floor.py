@@ -2,7 +2,9 @@
 rmsprop, batch 512, 4 epochs, IMDB's training split) trained by a minimal TensorFlow loop
 (one tf.function step) over sparse batches built once, tracing included; and the same plus
 what a trial must also do (a validation pass per epoch, a test pass). Then the project's
-own `train_and_evaluate` on the same data, in the same process. Prints one JSON line.
+own `train_and_evaluate` on the same data, in the same process; and where they differ:
+tracing (the floor's first step against the first epoch of Keras' `fit`, each less a later
+epoch) and the time per epoch. Prints one JSON line.
 
     PIPELINE_DATA_DIR=../shared/data python bench/floor.py [--repeats 3]
 """
@@ -38,7 +40,7 @@ def main() -> None:
     train_and_evaluate(RECIPE, data)  # TensorFlow's first-use costs, outside every timing
     gc.collect()
     gc.freeze()  # as the project's trial loop does (search.runner.work)
-    floor, floor_eval, project = [], [], []
+    floor, floor_eval, project, parts = [], [], [], []
     for seed in range(args.repeats):
         floor.append(minimal_loop(data, seed, evaluate=False)[0])
         seconds, accuracy = minimal_loop(data, seed, evaluate=True)
@@ -46,6 +48,8 @@ def main() -> None:
         start = time.perf_counter()
         result = train_and_evaluate(RECIPE, data, seed=seed, keep_best=True)
         project.append(time.perf_counter() - start)
+        parts.append(fit_parts(data, seed))
+    median = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
     print(
         json.dumps(
             {
@@ -55,11 +59,42 @@ def main() -> None:
                 "floor_test_accuracy": accuracy,
                 "project_test_accuracy": result.test["test_accuracy"],
             }
+            | median
         )
     )
 
 
-def minimal_loop(data, seed: int, evaluate: bool) -> tuple[float, float]:
+def fit_parts(data, seed: int) -> dict[str, float]:
+    """Tracing and an epoch, for the floor's step and for Keras' `fit` as a trial runs it
+    (model built and compiled as `train_and_evaluate` does: `build_model`, then `_fit`'s
+    `batches` and `_build_compiled`)."""
+    import keras
+
+    from pipeline import training
+
+    epoch = minimal_loop(data, seed, evaluate=False, epochs=1)[0]
+    two = minimal_loop(data, seed, evaluate=False, epochs=2)[0]
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    model = training._model(RECIPE, data)
+    rows = training.batches(data.train.x, data.train.y, RECIPE["batch_size"])
+    training._build_compiled(model, data.train.x[:2], data.train.y[:2])
+    built = time.perf_counter()
+    model.fit(**rows, epochs=1, verbose=0)
+    first = time.perf_counter()
+    model.fit(**rows, epochs=1, verbose=0)
+    later = time.perf_counter() - first
+    return {
+        "floor_epoch_s": two - epoch,
+        "floor_trace_s": epoch - (two - epoch),
+        "fit_build_s": built - start,
+        "fit_epoch_s": later,
+        "fit_trace_s": (first - built) - later,
+    }
+
+
+def minimal_loop(data, seed: int, evaluate: bool, epochs: int = 0) -> tuple[float, float]:
     """Seconds to build and train the network (and evaluate it), and its test accuracy."""
     import keras
     import numpy as np
@@ -91,7 +126,7 @@ def minimal_loop(data, seed: int, evaluate: bool) -> tuple[float, float]:
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    for _ in range(RECIPE["epochs"]):
+    for _ in range(epochs or RECIPE["epochs"]):
         for features, labels in batches:
             step(features, labels)
         if evaluate:
