@@ -5,8 +5,10 @@ thread that draws each trial's files (a trial's files are drawn while the next o
 A call timed inside another (the pruner's Optuna writes during training) counts for itself
 only. Prints one JSON line: means over the trials after the first (which pays TensorFlow's
 first-use costs), in milliseconds per trial, which add up to the trial's wall time.
+`--without-files` draws and logs no trial files, to show what their thread costs the
+trials beside it.
 
-    PIPELINE_DATA_DIR=../shared/data python bench/bookkeeping.py [--trials 6]
+    PIPELINE_DATA_DIR=../shared/data python bench/bookkeeping.py [--trials 6] [--without-files]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ OPTUNA = (
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--without-files", action="store_true")
     args = parser.parse_args()
     import optuna
 
@@ -53,6 +56,8 @@ def main() -> None:
     _time(records, "write_trial_files", "files")
     _time(training, "train_and_evaluate", "training")
     _time(objective.Objective, "__call__", "objective")  # its own work: summary, best model
+    if args.without_files:
+        records.TrialRecorder._files = lambda *_: None
     datasets.load_dataset("imdb")  # read (or build) the cache outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "recipe.yaml").write_text(SPACE + "search: {}\n")
