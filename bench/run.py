@@ -5,12 +5,13 @@
 - the blog-imdb table, whole commands: one worker and one seed, then 3 seeds and 2 workers,
   against the seed recipe as a notebook user runs it (one process per configuration);
 - peak resident memory of those commands (the whole process tree);
-- tracking: MLflow + Optuna bookkeeping as a share of a trial's wall time;
-- GPU: per-epoch time and trials per minute when TensorFlow sees one.
+- tracking: the MLflow and Optuna calls of a study's trials, timed one by one
+  (bench/bookkeeping.py), as a share of the trials' wall time;
+- GPU: whether TensorFlow sees one (the GPU path is not measured here: no GPU was lent).
 
 Writes bench/results/latest.json and latest.md (with a profile). Absolute seconds vary
 between machines; the ratios are the claim. Needs PIPELINE_DATA_DIR with the real IMDB
-archive. About 15 minutes on a 2-core CPU.
+archive. About 8 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
