@@ -179,6 +179,24 @@ def test_a_csr_matrix_becomes_a_sparse_tensor_once_while_it_lives():
     assert key not in evaluation._TENSORS  # dropped with its matrix
 
 
+def test_sparse_rows_scored_once_go_through_the_model_a_chunk_at_a_time(monkeypatch):
+    from pipeline import evaluation
+
+    x = sp.random(10, 30, density=0.3, format="csr", dtype="float32", random_state=6)
+    model = build_model({"units": [8], "loss": "binary_crossentropy"}, "binary", 30, sparse=True)
+    expected = evaluation.logits(model, x.toarray())
+    monkeypatch.setattr(evaluation, "SPARSE_CHUNK", 4)
+    seen = []
+    original = evaluation.sparse_tensor
+    monkeypatch.setattr(
+        evaluation, "sparse_tensor", lambda m, keep=False: seen.append(m.shape[0]) or original(m)
+    )
+    np.testing.assert_allclose(evaluation.logits(model, x), expected, rtol=1e-5, atol=1e-6)
+    assert seen == [4, 4, 2]  # converted a chunk at a time, every row once, in order
+    np.testing.assert_allclose(evaluation.logits(model, x, keep=True), expected, rtol=1e-5)
+    assert seen == [4, 4, 2, 10]  # a kept split (validation) stays one SparseTensor
+
+
 def test_the_compiled_state_is_built_before_fit_and_left_at_zero():
     from pipeline.training import _build_compiled
 
