@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import search
-from pipeline.search import workers
+from pipeline.search import runner, workers
 from tests.conftest import check_one_run_per_trial, runs_of, space_file
 
 
@@ -17,9 +17,20 @@ def test_quotas_split_evenly():
 
 
 @pytest.mark.slow
-def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_path):
+def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_path, monkeypatch):
+    handed = []  # the dataset the parent holds while its workers train
+    run_trials = runner._run_trials
+    monkeypatch.setattr(
+        runner,
+        "_run_trials",
+        lambda study, plan, slot, data, tracker: (
+            handed.append(data) or run_trials(study, plan, slot, data, tracker)
+        ),
+    )
     cfg = search.SearchOptions("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
     outcome = search.run_search(cfg)
+    assert handed == [None]  # each worker loads its own; the parent's is read again after
+    assert outcome.data.class_names == ("negative", "positive")
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)
     client = MlflowClient(tracking_uri=stores["tracking"])
     parent = runs_of(stores["tracking"], "imdb")[0][0]

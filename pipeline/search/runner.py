@@ -63,12 +63,16 @@ def run(plan: Plan) -> Outcome:
     tracker.log_datasets(parent_id, dataset_inputs(plan.dataset, defaults, data))
     with tempfile.TemporaryDirectory() as folder:
         slot = Slot(experiment_id, parent_id, folder, quota=plan.n_trials - studies.finished(study))
+        if plan.workers > 1:  # each worker loads its own; the parent's copy would wait
+            data = None  # unused while they train (IMDB: about 50 MB), and is read again
         try:
             _run_trials(study, plan, slot, data, tracker)
         finally:
             heartbeat.stop()
             if monitor is not None:
                 monitor.finish()
+        if data is None:
+            data = datasets.load_dataset(plan.dataset)
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
         best = BestModel.pick(Path(folder), minimizes(plan))  # of every worker's best
