@@ -188,10 +188,6 @@ def profile(cache: Path) -> str:
     return m["stdout"]
 
 
-def ratio(seed: float, ours: float) -> float:
-    return seed / ours if ours else float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the second table")
@@ -214,7 +210,7 @@ def main() -> None:
         table = ["reproduce", "blog-imdb", "--seeds", str(args.seeds)]
         full = project([*table, "--workers", str(args.workers), "--study", "t2"], stores, cache)
         out["table_full"] = {k: full[k] for k in ("wall_s", "peak_rss_mb", "peak_pss_mb")}
-        out["table_full"] |= {"trainings": 16 * args.seeds, "workers": args.workers}
+        out["table_full"] |= {"seeds": args.seeds, "workers": args.workers}
         print("4/6 the floor, and the project's trial bare and in a study", flush=True)
         out["floor"] = in_process("bench/floor.py", cache)
         out["study"] = study_trials(stores, cache)

@@ -15,15 +15,17 @@ FLOOR_RECIPE = {"units": [16, 16], "loss": "binary_crossentropy", "epochs": 4, "
 
 def render(out: dict, profile_text: str) -> str:
     seed = out["seed_recipe"]
-    seed_table, seed_row, per_epoch = seed_table_seconds(seed)
+    blog = blog_rows()
+    seed_table, seed_row, per_epoch = seed_table_seconds(seed, blog)
     seed_mem = max(r["peak_rss_mb"] for r in seed)
     one, full, fl, st = out["table_one"], out["table_full"], out["floor"], out["study"]
-    seeds = full["trainings"] // 16
+    seeds = full["seeds"]
     one_x = seed_table / one["wall_s"]
     cold = out["cache"]["wall_s"]
     cold_x = seed_table / (one["wall_s"] + cold)
     full_x = seed_table * seeds / full["wall_s"]
-    flat_one, flat_full = seed_row * 16 / one["wall_s"], seed_row * 16 * seeds / full["wall_s"]
+    flat_one = seed_row * len(blog) / one["wall_s"]
+    flat_full = seed_row * len(blog) * seeds / full["wall_s"]
     floor_x = st["trial_s"] / fl["floor_s"]
     tracking = bookkeeping_share(out["bookkeeping"])
     gap = (st["trial_s"] - fl["project_bare_s"]) / st["trial_s"] * 100
@@ -115,7 +117,7 @@ def render(out: dict, profile_text: str) -> str:
     )
 
 
-def why(fl: dict, bk: dict, bare: dict) -> list[str]:
+def why(fl: dict, bk: dict, without_files: dict) -> list[str]:
     """Where a trial's time goes: the floor's step against Keras' fit, and the bookkeeping
     of a study's trial call by call (bench/floor.py, bench/bookkeeping.py)."""
     epochs = FLOOR_RECIPE["epochs"]
@@ -140,8 +142,9 @@ def why(fl: dict, bk: dict, bare: dict) -> list[str]:
         f"thread that draws each trial's files (curves, confusion matrix) and logs them "
         f"works {bk.get('files_background_ms', 0):.0f} ms a trial beside the training (wall "
         "time, GIL waits included). The same study without trial files: a trial "
-        f"{bare['trial_s']:.2f} s, training {bare['training_ms'] / 1000:.2f} s, MLflow "
-        f"{bare['mlflow_ms']:.0f} ms, Optuna {bare['optuna_ms']:.0f} ms.",
+        f"{without_files['trial_s']:.2f} s, training "
+        f"{without_files['training_ms'] / 1000:.2f} s, MLflow {without_files['mlflow_ms']:.0f} "
+        f"ms, Optuna {without_files['optuna_ms']:.0f} ms.",
         "",
     ]
 
@@ -151,7 +154,7 @@ def bookkeeping_share(bk: dict) -> float:
     return (bk["mlflow_ms"] + bk["optuna_ms"]) / 1000 / bk["trial_s"] * 100
 
 
-def seed_table_seconds(seed: list[dict]) -> tuple[float, float, float]:
+def seed_table_seconds(seed: list[dict], blog: list[dict]) -> tuple[float, float, float]:
     """The seed recipe's time for the 16 rows of blog-imdb, each row one process: a 4-epoch
     row's mean wall time, plus the measured cost of an epoch (row 1's 20 epochs against the
     4-epoch rows) for each epoch a row trains beyond 4. Also returns the 4-epoch mean and
@@ -159,7 +162,7 @@ def seed_table_seconds(seed: list[dict]) -> tuple[float, float, float]:
     four = statistics.mean(r["wall_s"] for r in seed if r["row"] != 1)
     twenty = next(r["wall_s"] for r in seed if r["row"] == 1)
     per_epoch = max(0.0, (twenty - four) / 16)
-    return sum(four + per_epoch * (row["epochs"] - 4) for row in blog_rows()), four, per_epoch
+    return sum(four + per_epoch * (row["epochs"] - 4) for row in blog), four, per_epoch
 
 
 def blog_rows() -> list[dict]:

@@ -60,7 +60,8 @@ def logits(model: keras.Model, x, keep: bool = False) -> np.ndarray:
         sparse = not isinstance(x, np.ndarray)
         if sparse and keep:
             return np.asarray(model(sparse_tensor(x, keep), training=False))
-        size, scores = SPARSE_CHUNK if sparse else EVAL_BATCH, []
+        size = SPARSE_CHUNK if sparse else EVAL_BATCH
+        scores = []
         for i in range(0, x.shape[0], size):  # one chunk converted at a time
             chunk = sparse_tensor(x[i : i + size]) if sparse else x[i : i + size]
             scores.append(np.asarray(model(chunk, training=False)))
