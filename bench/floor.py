@@ -34,8 +34,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from pipeline import datasets
-    from pipeline.training import train_and_evaluate
+    from pipeline.training import configure_devices, train_and_evaluate
 
+    configure_devices()  # the TensorFlow settings a trial runs with, for both
     data = datasets.load_dataset("imdb")
     train_and_evaluate(RECIPE, data)  # TensorFlow's first-use costs, outside every timing
     gc.collect()
