@@ -28,6 +28,13 @@ class SparseDense(keras.layers.Dense):
 
     BLOCK = 16
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # XLA has no kernel for sparse ops: with a GPU visible, Keras' jit_compile="auto"
+        # turns XLA on for every layer that supports it, and fit fails at the first step
+        # ("Detected at node .../SparseTensorDenseMatMul"). So a sparse model runs unjitted.
+        self.supports_jit = False
+
     def call(self, inputs, training=None):
         import tensorflow as tf
 

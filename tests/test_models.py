@@ -231,3 +231,26 @@ def test_on_the_cpu_grappler_is_off_and_a_sparse_trial_repeats_bit_for_bit():
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
     assert len(off.history["loss"]) == 3
     assert off.history == on.history and off.test == on.test
+
+
+def test_a_sparse_model_is_never_jit_compiled_a_dense_one_may_be():
+    """With a GPU visible, Keras' jit_compile="auto" resolves to XLA for models whose layers
+    all support it, through the same check as setting it to True here."""
+    import warnings
+
+    from pipeline.training import _build_compiled, batches
+
+    x = sp.random(64, 30, density=0.2, format="csr", dtype="float32", random_state=0)
+    y = (np.arange(64) % 2).astype("float32")
+    params = {"units": [8], "loss": "binary_crossentropy", "batch_size": 16}
+    sparse = build_model(params, "binary", 30, sparse=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras: "Model doesn't support jit_compile=True"
+        sparse.jit_compile = True
+    assert sparse.jit_compile is False
+    _build_compiled(sparse, x[:2], y[:2])
+    history = sparse.fit(**batches(x, y, 16), epochs=2, verbose=0).history
+    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
+    dense = build_model(params, "binary", 30)
+    dense.jit_compile = True
+    assert dense.jit_compile is True
