@@ -7,11 +7,12 @@
 - peak resident memory of those commands (the whole process tree);
 - tracking: the MLflow and Optuna calls of a study's trials, timed one by one
   (bench/bookkeeping.py), as a share of the trials' wall time;
-- GPU: whether TensorFlow sees one (the GPU path is not measured here: no GPU was lent).
+- devices: seed-recipe trials of a study, with worker processes sharing the device, on the
+  CPU and, when TensorFlow sees one, on the GPU: per-epoch time and trials per minute.
 
 Writes bench/results/latest.json and latest.md (with a profile). Absolute seconds vary
 between machines; the ratios are the claim. Needs PIPELINE_DATA_DIR with the real IMDB
-archive. About 8 minutes on a 2-core CPU.
+archive. About 9 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -135,13 +136,13 @@ def seed_recipe(rows: list[int]) -> list[dict]:
     return results
 
 
-def project(args: list[str], stores: Path, cache: Path) -> dict:
-    env = {
+def project(args: list[str], stores: Path, cache: Path, env: dict | None = None) -> dict:
+    stores_env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{stores}/mlflow.db",
         "PIPELINE_STORAGE": f"sqlite:///{stores}/optuna.db",
         "PIPELINE_CACHE_DIR": str(cache),
     }
-    return measure([sys.executable, "-m", "pipeline", *args], env)
+    return measure([sys.executable, "-m", "pipeline", *args], stores_env | (env or {}))
 
 
 def cache_imdb(cache: Path) -> dict:
@@ -162,22 +163,46 @@ def in_process(script: str, cache: Path, *args: str) -> dict:
 def study_trials(stores: Path, cache: Path, n: int = 5) -> dict:
     """Seed-recipe trials of a running study: each trial's wall time from Optuna's records
     (the first, which pays TensorFlow's first-use costs, left out)."""
-    import optuna
-
-    space = stores / "recipe.yaml"
-    space.write_text(yaml.safe_dump({"defaults": FLOOR_RECIPE, "search": {}}))
-    args = ["search", "imdb", "--space", str(space), "--study", "bench-trials"]
-    project([*args, "--n-trials", str(n), "--pruner", "none"], stores, cache)
-    study = optuna.load_study(study_name="bench-trials", storage=f"sqlite:///{stores}/optuna.db")
-    done = sorted(study.trials, key=lambda t: t.number)[1:]
+    done = recipe_study(stores, cache, "bench-trials", n)[1:]
     seconds = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     return {"trial_s": statistics.median(seconds), "trials": len(seconds)}
 
 
-def gpu() -> dict:
+def recipe_study(stores: Path, cache: Path, name: str, n: int, *extra: str, env=None) -> list:
+    """Run a study of `n` seed-recipe trials (no pruning); its complete trials, in order."""
+    import optuna
+
+    space = stores / "recipe.yaml"
+    space.write_text(yaml.safe_dump({"defaults": FLOOR_RECIPE, "search": {}}))
+    args = ["search", "imdb", "--space", str(space), "--study", name, "--n-trials", str(n)]
+    project([*args, "--pruner", "none", *extra], stores, cache, env)
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{stores}/optuna.db")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return sorted(done, key=lambda t: t.number)
+
+
+def devices(stores: Path, cache: Path, workers: int, n: int = 12) -> dict:
+    """Seed-recipe trials of one study on each kind of device: the CPU (CUDA hidden) and,
+    when TensorFlow sees one, the GPU, which the `workers` processes share (memory growth
+    on). Per epoch: a trial's training and validation seconds (tracing included) over its
+    epochs, median; trials a minute: from the first trial's start to the last trial's end."""
     code = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
     m = measure([sys.executable, "-c", code], {"TF_CPP_MIN_LOG_LEVEL": "3"})
-    return {"gpus": int(m["stdout"].strip().splitlines()[-1])}
+    out: dict = {"gpus": int(m["stdout"].strip().splitlines()[-1]), "workers": workers}
+    kinds = {"CPU": {"CUDA_VISIBLE_DEVICES": ""}} | ({"GPU": {}} if out["gpus"] else {})
+    for kind, env in kinds.items():
+        name = f"bench-{kind.lower()}"
+        done = recipe_study(stores, cache, name, n, "--workers", str(workers), env=env)
+        start = min(t.datetime_start for t in done)
+        span = (max(t.datetime_complete for t in done) - start).total_seconds()
+        epochs = [t.user_attrs["seconds"] / t.user_attrs["epochs_run"] for t in done]
+        out[kind] = {
+            "trials": len(done),
+            "epoch_s": statistics.median(epochs),
+            "trials_per_min": len(done) / span * 60,
+        }
+        print(f"  {kind}: {out[kind]}", flush=True)
+    return out
 
 
 def profile(cache: Path) -> str:
@@ -216,8 +241,8 @@ def main() -> None:
         out["study"] = study_trials(stores, cache)
         out["bookkeeping"] = in_process("bench/bookkeeping.py", cache)
         out["without_files"] = in_process("bench/bookkeeping.py", cache, "--without-files")
-        print("5/6 GPU", flush=True)
-        out["gpu"] = gpu()
+        print(f"5/6 devices: trials on the CPU and any GPU, {args.workers} workers", flush=True)
+        out["devices"] = devices(stores, cache, args.workers)
         print("6/6 profile of three trials", flush=True)
         profile_text = profile(cache)
     out["bench_wall_s"] = time.time() - started

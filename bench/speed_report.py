@@ -40,7 +40,7 @@ def render(out: dict, profile_text: str) -> str:
         ("peak memory, 1 worker (MB)", seed_mem, one["peak_rss_mb"], ""),
         (f"peak memory, {full['workers']} workers (MB)", seed_mem, full["peak_rss_mb"], ""),
     ]
-    gpus = out["gpu"]["gpus"]
+    gpus = out["devices"]["gpus"]
     return (
         "\n".join(
             [
@@ -94,12 +94,7 @@ def render(out: dict, profile_text: str) -> str:
                 "MLflow and Optuna calls of a study's trials, timed one by one, against the "
                 f"trials' wall time). A study's trial against `train_and_evaluate` alone: "
                 f"{gap:+.1f}% (two processes minutes apart: it moves with the machine's noise).",
-                "- GPU: "
-                + (
-                    f"{gpus} visible; not measured by this bench."
-                    if gpus
-                    else "none visible here; the CPU path is the tested one."
-                ),
+                f"- GPU: {devices(out['devices'])}",
                 "",
                 *why(fl, out["bookkeeping"], out["without_files"]),
                 "## The blog-imdb table, 1 seed, 1 worker",
@@ -147,6 +142,27 @@ def why(fl: dict, bk: dict, without_files: dict) -> list[str]:
         f"ms, Optuna {without_files['optuna_ms']:.0f} ms.",
         "",
     ]
+
+
+def devices(d: dict) -> str:
+    """The GPU target's line: trials on the GPU against the CPU, or the CPU's figures."""
+    cpu = d["CPU"]
+    on_cpu = (
+        f"{cpu['epoch_s']:.3f} s an epoch (a trial's training and validation seconds, "
+        f"tracing included, over its epochs; median) and "
+        f"{cpu['trials_per_min']:.1f} trials a minute on the CPU"
+    )
+    if "GPU" not in d:
+        return (
+            f"none visible here, so not measured; the CPU path is the tested one. {d['workers']} "
+            f"worker processes, seed-recipe trials: {on_cpu}."
+        )
+    gpu = d["GPU"]
+    return (
+        f"{d['workers']} worker processes sharing the GPU, seed-recipe trials: "
+        f"{gpu['epoch_s']:.3f} s an epoch and {gpu['trials_per_min']:.1f} trials a minute, "
+        f"against {on_cpu} ({gpu['trials_per_min'] / cpu['trials_per_min']:.1f}x the trials)."
+    )
 
 
 def bookkeeping_share(bk: dict) -> float:
