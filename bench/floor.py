@@ -36,7 +36,7 @@ def main() -> None:
     from pipeline import datasets
     from pipeline.training import configure_devices, train_and_evaluate
 
-    configure_devices()  # the TensorFlow settings a trial runs with, for both
+    configure_devices()  # the device settings a trial runs with, for both
     data = datasets.load_dataset("imdb")
     train_and_evaluate(RECIPE, data)  # TensorFlow's first-use costs, outside every timing
     gc.collect()

@@ -209,30 +209,6 @@ def test_the_compiled_state_is_built_before_fit_and_left_at_zero():
     assert all(float(v.numpy()) == 0 for m in model.metrics for v in m.variables)
 
 
-def test_on_the_cpu_grappler_is_off_and_a_sparse_trial_repeats_bit_for_bit():
-    import tensorflow as tf
-
-    from pipeline.datasets import Dataset, Split
-    from pipeline.training import configure_devices, train_and_evaluate
-
-    def split(n: int, seed: int) -> Split:
-        x = sp.random(n, 40, density=0.2, format="csr", dtype="float32", random_state=seed)
-        return Split(x, (np.asarray(x.sum(axis=1)).ravel() > 1.6).astype("float32"))
-
-    data = Dataset("tiny", "binary", split(120, 1), split(40, 2), split(40, 3), ("neg", "pos"))
-    params = {"units": [8, 8], "loss": "binary_crossentropy", "epochs": 3, "batch_size": 16}
-    try:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
-        on = train_and_evaluate(params, data, seed=7)
-        assert configure_devices() == "CPU"
-        assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
-        off = train_and_evaluate(params, data, seed=7)
-    finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
-    assert len(off.history["loss"]) == 3
-    assert off.history == on.history and off.test == on.test
-
-
 def test_a_sparse_model_is_never_jit_compiled_a_dense_one_may_be():
     """With a GPU visible, Keras' jit_compile="auto" resolves to XLA for models whose layers
     all support it, through the same check as setting it to True here."""
