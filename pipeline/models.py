@@ -112,7 +112,8 @@ def build_model(
         if params.get("dropout", 0.0) > 0:
             x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
     model = keras.Model(inputs, output_layer(task, n_classes)(x))
-    optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](params.get("learning_rate", 1e-3))
+    learning_rate = float(params.get("learning_rate", 1e-3))
+    optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](learning_rate)
     model.compile(
         optimizer=optimizer,
         loss=loss,

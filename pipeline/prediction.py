@@ -12,6 +12,7 @@ from pipeline.inference import TEXT_COLUMN
 
 FORMATS = ("table", "json", "csv")
 SHOWN = 60  # characters of each input in the table
+NUMBER_TYPES = {"double": "float64", "float": "float32"}  # MLflow column types we coerce to
 
 
 def read_inputs(texts: list[str] | None, file: Path | None) -> pd.DataFrame:
@@ -44,6 +45,27 @@ def check_columns(frame: pd.DataFrame, columns: list[str], file: Path | None) ->
         raise UserError(
             f"{where}: no column {missing[0]!r}; columns are {', '.join(map(str, frame.columns))}"
         )
+
+
+def coerce(frame: pd.DataFrame, types: dict[str, str], file: Path | None) -> pd.DataFrame:
+    """The input columns as the model's signature types them (`types`: column -> MLflow
+    type): a number written as an integer (`127`) is the number 127.0 that the model was
+    logged with, and a value that is no number is refused in one line naming its column.
+    `mlflow models serve` casts by the same signature when it parses a request."""
+    from pipeline.datasets.tabular import as_numbers
+
+    out = frame.copy()
+    for column, kind in types.items():
+        values = frame[column]
+        if kind in NUMBER_TYPES:
+            try:
+                out[column] = as_numbers(values, column).astype(NUMBER_TYPES[kind])
+            except (ValueError, TypeError) as error:
+                where = file or "the input"
+                raise UserError(f"{where}: {error}") from None
+        elif kind == "string":
+            out[column] = values.where(values.isna(), values.astype(str))
+    return out
 
 
 def render(inputs: pd.DataFrame, predictions: pd.DataFrame, fmt: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +60,7 @@ PARAMS = (
     "early_stopping_patience",
     *REPRESENTATION,
 )
+FLOATS = ("dropout", "learning_rate")
 REQUIRED = ("units", "loss", "epochs", "batch_size")
 DEFAULT_LOSS = {  # when a space leaves the loss out (a space for any text dataset)
     "binary": "binary_crossentropy",
@@ -66,6 +68,27 @@ DEFAULT_LOSS = {  # when a space leaves the loss out (a space for any text datas
     "regression": "mse",
 }
 TOP_KEYS = ("dataset", "description", "defaults", "search", "warm_start")
+RANGES = {  # (low, high) of numeric params, both included except dropout's high
+    "n_layers": (1, math.inf),
+    "epochs": (1, math.inf),
+    "batch_size": (1, math.inf),
+    "max_tokens": (2, math.inf),
+    "sequence_length": (1, math.inf),
+    "embedding_dim": (1, math.inf),
+    "dropout": (0.0, 1.0),
+    "learning_rate": (math.ulp(0.0), math.inf),
+}
+RANGE_WORDS = {
+    "n_layers": "at least 1",
+    "epochs": "at least 1",
+    "batch_size": "at least 1",
+    "max_tokens": "at least 2",
+    "sequence_length": "at least 1",
+    "embedding_dim": "at least 1",
+    "dropout": "0 <= dropout < 1",
+    "learning_rate": "greater than 0",
+    "early_stopping_patience": "at least 0",
+}
 KIND_KEYS = {
     "int": {"low", "high", "step", "log"},
     "float": {"low", "high", "step", "log"},
@@ -141,7 +164,11 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
         defaults = {**defaults, "loss": DEFAULT_LOSS[task]}
     for name, value in defaults.items():
         _check_value(path, f"defaults.{name}", name, value, task)
+    check_depth(path, "defaults", defaults)
     params = tuple(_param(path, name, spec, task) for name, spec in search.items())
+    units = defaults.get("units")
+    if "n_layers" in search and "units" not in search and isinstance(units, list) and units[1:]:
+        raise _fail(path, "defaults.units", "one count per layer, but n_layers is searched")
     order = {"family": 0, "n_layers": 1}  # the family, then layers before units
     params = tuple(sorted(params, key=lambda p: order.get(p.name, 2)))
     missing = [k for k in REQUIRED if k not in defaults and k not in search]
@@ -166,10 +193,7 @@ def _warm_start(path, entries: Any, defaults: dict, task: str | None) -> tuple[d
     known = []
     for i, entry in enumerate(entries, 1):
         changes = _mapping(path, f"warm_start[{i}]", entry)
-        config = {**defaults, **changes}
-        for name, value in changes.items():
-            _check_value(path, f"warm_start[{i}].{name}", name, value, task)
-        known.append(config)
+        known.append(configuration(path, f"warm_start[{i}]", defaults, changes, task))
     return tuple(known)
 
 
@@ -198,15 +222,13 @@ def _check_value(path, key: str, name: str, value: Any, task: str | None) -> Non
             raise _fail(path, key, f"expected a SavedModel folder or hub URL, got {value!r}")
         return
     if name == "units":
-        ok = isinstance(value, int) or (
-            isinstance(value, list) and value and all(isinstance(u, int) and u > 0 for u in value)
-        )
-        if not ok:
+        values = value if isinstance(value, list) and value else [value]
+        if not all(_is_int(u) and u > 0 for u in values):
             raise _fail(path, key, f"expected a positive int or a list of them, got {value!r}")
         return
     if name in NAMED_CHOICES:
         allowed = TASK_LOSSES[task] if (name == "loss" and task) else NAMED_CHOICES[name]
-        if value not in allowed or isinstance(value, bool) != (name == "with_title"):
+        if not any(value == c and type(value) is type(c) for c in allowed):
             raise _fail(
                 path,
                 key,
@@ -215,16 +237,49 @@ def _check_value(path, key: str, name: str, value: Any, task: str | None) -> Non
         if value == "nb" and task not in (None, "binary"):
             raise _fail(path, key, f"output_mode nb weighs terms for two classes, not {task}")
         return
-    expected = float if name in ("dropout", "learning_rate") else int
-    if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else int):
+    expected = float if name in FLOATS else int
+    number = _is_number(value) if expected is float else _is_int(value)
+    if not number:
         raise _fail(path, key, f"expected {expected.__name__}, got {value!r}")
-    if (
-        value < 0
-        or (name in ("n_layers", "epochs", "batch_size") and value < 1)
-        or (name == "max_tokens" and value < 2)
-        or (name in ("sequence_length", "embedding_dim") and value < 1)
-    ):
-        raise _fail(path, key, f"out of range: {value!r}")
+    low, high = RANGES.get(name, (0, math.inf))
+    if not (low <= value < high if name == "dropout" else low <= value <= high):
+        raise _fail(path, key, f"out of range: {value!r} ({RANGE_WORDS.get(name, 'at least 0')})")
+
+
+def _is_int(value: Any) -> bool:
+    """An int, not a bool (YAML's `true` and the CLI's `units=true` are bools)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def check_depth(path, key: str, config: dict[str, Any]) -> None:
+    """`units` and `n_layers` agree: one unit count for every layer, or one per layer."""
+    units, n_layers = config.get("units"), config.get("n_layers")
+    if isinstance(units, list) and n_layers is not None and len(units) not in (1, n_layers):
+        raise _fail(
+            path,
+            key,
+            f"n_layers is {n_layers} but units gives {len(units)} layers "
+            f"({','.join(map(str, units))}); give one unit count or {n_layers}",
+        )
+
+
+def configuration(path, key: str, base: dict, changes: dict, task: str | None) -> dict:
+    """`base` (a space's or table's defaults) with `changes`, validated once: what `train`,
+    a table's row and a warm start train. A list of units in `changes` sets the depth, as a
+    seed table's row does, unless `changes` also sets n_layers."""
+    config = {**base, **changes}
+    if isinstance(changes.get("units"), list) and "n_layers" not in changes:
+        config["n_layers"] = len(changes["units"])
+    reject_unknown(path, key or "(top level)", config, PARAMS)
+    for name, value in config.items():
+        _check_value(path, f"{key}.{name}" if key else name, name, value, task)
+    check_depth(path, key or "units", config)
+    return config | {k: float(config[k]) for k in FLOATS if k in config}
 
 
 def _param(path, name: str, spec: Any, task: str | None) -> Param:
@@ -256,6 +311,8 @@ def _categorical(path, key: str, name: str, spec: dict, task: str | None) -> Par
 
 
 def _numeric(path, key: str, name: str, spec: dict, kind: str, task: str | None) -> Param:
+    if kind == "int" and name in FLOATS:
+        raise _fail(path, f"{key}.type", f"{name} is a float")
     for bound in ("low", "high"):
         if bound not in spec:
             raise _fail(path, f"{key}.{bound}", "missing")
@@ -269,8 +326,6 @@ def _numeric(path, key: str, name: str, spec: dict, kind: str, task: str | None)
         raise _fail(path, f"{key}.low", f"low ({low}) is greater than high ({high})")
     if not isinstance(log, bool) or (log and low <= 0):
         raise _fail(path, f"{key}.log", "must be true or false, and true needs low > 0")
-    if kind == "int" and name in ("dropout", "learning_rate"):
-        raise _fail(path, f"{key}.type", f"{name} is a float")
     return Param(
         name,
         kind,

@@ -91,7 +91,8 @@ def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
         raise UserError(f"{path}: {key}.seed: expected the seed's reported numbers")
     spaces.reject_unknown(path, f"{key}.seed", reported, REPORTED_KEYS)
     setting = str(spec.pop("setting", ""))
-    params = dict(spaces.parse({"defaults": {**defaults, **spec}}, f"{path}: {key}", task).defaults)
+    params = spaces.configuration(path, key, defaults, spec, task)
+    spaces.parse({"defaults": params}, f"{path}: {key}", task)  # the keys every row needs
     return Row(index, setting, params, reported)
 
 

@@ -15,15 +15,12 @@ from sklearn.model_selection import KFold
 
 from pipeline import stopping
 from pipeline.datasets import Dataset, Split
+from pipeline.errors import TrainingDiverged
 from pipeline.evaluation import evaluate, latency_ms, sparse_tensor
 from pipeline.metrics import lower_is_better, val_metric
 from pipeline.models import build_model
 
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, logs) -> stop now?
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -150,7 +147,7 @@ def _fit(
     """One Keras fit over all epochs; returns the history and whether the hook stopped it.
     `keep_best`: end with the best validation epoch's weights."""
     reporter = _EpochReporter(hook)
-    callbacks = [reporter, keras.callbacks.TerminateOnNaN()]
+    callbacks = [reporter, _StopOnNaN()]
     metric = val_metric(data.task)
     if val is not None:  # first: the pruner and early stopping read what it adds
         callbacks.insert(0, _Validation(val.x, labels_for(val.y, params, data), data.task))
@@ -209,7 +206,7 @@ def _check_finite(history: dict[str, list]) -> None:
     for key, values in history.items():
         for epoch, value in enumerate(values, start=1):
             if not math.isfinite(value):
-                raise TrainingDiverged(f"{key} became NaN/inf at epoch {epoch}")
+                raise TrainingDiverged(f"{key} became {value} at epoch {epoch}")
 
 
 def folds(data: Dataset) -> list[tuple[Split, Split]]:
@@ -266,6 +263,16 @@ class _BestEpoch(keras.callbacks.Callback):
     def on_train_end(self, logs=None) -> None:
         if self.weights is not None:
             self.model.set_weights(self.weights)
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    """Keras' TerminateOnNaN without the line it prints: `_check_finite` then raises
+    `TrainingDiverged`, naming the epoch and the loss, which the CLI reports once."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
 
 
 class _EpochReporter(keras.callbacks.Callback):

@@ -74,6 +74,42 @@ CASES = [
     ("negative seed", ["search", "imdb", "--seed", "-1"], None, "--seed must be 0 or more, got -1"),
     ("train negative seed", ["train", "imdb", "--seed", "-2"], None, "--seed must be 0 or more"),
     ("export top 0", ["export", "imdb", "--top", "0"], None, "--top must be at least 1, got 0"),
+    *[
+        (f"train {' '.join(changes)}", ["train", "imdb", *changes, "epochs=1"], None, problem)
+        for changes, problem in (
+            (["units=16,16,16", "n_layers=2"], "n_layers is 2 but units gives 3 layers"),
+            (["units=0"], "units: expected a positive int or a list of them, got 0"),
+            (["units=16,0"], "units: expected a positive int or a list of them, got [16, 0]"),
+            (["units=true"], "units: expected a positive int or a list of them, got True"),
+            (["n_layers=0"], "n_layers: out of range: 0 (at least 1)"),
+            (["batch_size=0"], "batch_size: out of range: 0 (at least 1)"),
+            (["batch_size=yes"], "batch_size: expected int, got True"),
+            (["batch_size=2.5"], "batch_size: expected int, got 2.5"),
+            (["dropout=1.5"], "dropout: out of range: 1.5 (0 <= dropout < 1)"),
+            (["dropout=1"], "dropout: out of range: 1 (0 <= dropout < 1)"),
+            (["dropout=-0.1"], "dropout: out of range: -0.1 (0 <= dropout < 1)"),
+            (["learning_rate=0"], "learning_rate: out of range: 0 (greater than 0)"),
+            (["learning_rate=.nan"], "learning_rate: expected float, got nan"),
+            (["early_stopping_patience=-1"], "early_stopping_patience: out of range: -1"),
+            (["ngrams=1.0"], "unknown ngrams 1.0; expected one of 1, 2, 3"),
+            (["layers=2"], "layers: unknown key"),
+            (["units"], "expected key=value, got 'units'"),
+        )
+    ],
+    (
+        "csv k_folds not a number",
+        ["search", "csv:table.csv?label=y&k_folds=two"],
+        None,
+        "k_folds must be a whole number, got 'two'",
+    ),
+    (
+        "csv unknown query key",
+        ["train", "csv:table.csv?lable=y"],
+        None,
+        "unknown option 'lable'; expected one of text, label, features, task, k_folds",
+    ),
+    ("csv k_folds 1", ["datasets", "csv:table.csv?label=y&k_folds=1"], None, "at least 2, got 1"),
+    ("export format", ["export", "imdb", "--format", "xml"], None, "xml"),
     ("ui port", ["ui", "--port", "70000"], None, "--port must be between 1 and 65535"),
     ("dashboard port", ["dashboard", "--port", "0"], None, "--port must be between 1 and 65535"),
     (
@@ -118,6 +154,7 @@ def nothing_created(stores: dict[str, str]) -> None:
 )
 def test_bad_input(tiny_data, stores, tmp_path, monkeypatch, label, args, damage, message):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "table.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
     for name, raw in BAD_SPACES.items():
         (tmp_path / name).write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
     if damage:

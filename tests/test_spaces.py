@@ -96,7 +96,14 @@ def test_space_is_frozen(tmp_path):
             "defaults.loss: unknown loss 'mae'; expected one of binary_crossentropy, mse",
         ),
         (changed(["search", "n_layers", "type"], "range"), "search.n_layers.type: expected int"),
-        (changed(["search", "learning_rate", "low"], 0.0), "search.learning_rate.log"),
+        (
+            changed(["search", "learning_rate", "low"], 0.0),
+            "search.learning_rate.low: out of range: 0.0 (greater than 0)",
+        ),
+        (
+            changed(["search", "dropout"], {"type": "float", "low": 0.0, "high": 0.5, "log": True}),
+            "search.dropout.log: must be true or false, and true needs low > 0",
+        ),
         (changed(["defaults", "epochs"], 0), "defaults.epochs: out of range"),
         (
             changed(["search", "dropout"], {"type": "int", "low": 0, "high": 1}),

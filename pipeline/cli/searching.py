@@ -168,7 +168,11 @@ def train(
     overrides = parse_assignments(assignments or [])
     csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
     plan = search.train_plan(dataset, overrides, space, seed, tracking_uri, verbose, csv)
-    run_id, result = search.train_once(plan)
+    try:
+        run_id, result = search.train_once(plan)
+    except search.TrainingDiverged as error:  # a valid value that trains badly: exit 1
+        typer.echo(f"error: training diverged: {error}; its MLflow run is FAILED", err=True)
+        raise typer.Exit(1) from None
     figures = {result.val_metric: result.val_value, **result.test}
     typer.echo(" ".join(f"{k}={v:.4f}" for k, v in figures.items()))
     typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")

@@ -87,9 +87,8 @@ def predict(
     loaded = models.load_model(settings.tracking_uri(tracking_uri), uri)
     columns = models.input_columns(loaded)
     prediction.check_columns(inputs, columns, file)
-    typer.echo(
-        prediction.render(inputs, loaded.predict(inputs[columns] if columns else inputs), fmt)
-    )
+    typed = prediction.coerce(inputs, models.input_types(loaded), file)
+    typer.echo(prediction.render(inputs, loaded.predict(typed[columns] if columns else typed), fmt))
 
 
 @app.command()

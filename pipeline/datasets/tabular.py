@@ -56,7 +56,7 @@ class Encoding:
         for column in self.columns:
             raw = _strings(frame[column.name])
             if column.kind == "numeric":
-                values = _numbers(raw, column.name).fillna(column.fill).to_numpy("float64")
+                values = as_numbers(raw, column.name).fillna(column.fill).to_numpy("float64")
                 parts.append(((values - column.mean) / column.std)[:, None])
             else:
                 raw = raw.where(~_missing(raw), MISSING_CATEGORY)
@@ -107,7 +107,7 @@ class Table:
         """Labels as the network learns them: values, 0/1, or class indices."""
         labels = self.labels if rows is None else self.labels.iloc[rows]
         if self.task == "regression":
-            return _numbers(labels, "label").to_numpy("float32")
+            return as_numbers(labels, "label").to_numpy("float32")
         index = {name: i for i, name in enumerate(self.class_names)}
         y = np.array([index[v] for v in labels])
         return y.astype("float32") if self.task == "binary" else y
@@ -119,7 +119,7 @@ class Table:
         for name, kind in self.kinds.items():
             raw = train[name]
             if kind == "numeric":
-                values = _numbers(raw, name)
+                values = as_numbers(raw, name)
                 fill = float(values.median()) if values.notna().any() else 0.0
                 values = values.fillna(fill)
                 std = float(values.std(ddof=0))
@@ -240,7 +240,9 @@ def _missing(column: pd.Series) -> pd.Series:
     return column.isna() | _strings(column).str.lower().isin(MISSING)
 
 
-def _numbers(column: pd.Series, name: str) -> pd.Series:
+def as_numbers(column: pd.Series, name: str) -> pd.Series:
+    """A column of numbers written any way ("127", "127.0", " 1e3"), missing values as NaN;
+    a ValueError names the column and the first value that is no number."""
     values = pd.to_numeric(column.where(~_missing(column)), errors="coerce")
     bad = values.isna() & ~_missing(column)
     if bad.any():

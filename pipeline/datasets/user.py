@@ -61,6 +61,9 @@ class UserSource:
         return f"csv:{self.path}?{urlencode(query, safe=',')}"
 
 
+QUERY_KEYS = ("text", "label", "features", "task", "k_folds")  # csv:PATH?KEY=VALUE&...
+
+
 def is_user(name: str) -> bool:
     return name.split(":", 1)[0] in KINDS and ":" in name
 
@@ -74,6 +77,10 @@ def parse(name: str, options: CsvOptions | None = None) -> UserSource:
     kind, _, rest = name.partition(":")
     raw_path, _, query = rest.partition("?") if kind == "csv" else (rest, "", "")
     given = dict(parse_qsl(query))
+    unknown = sorted(set(given) - set(QUERY_KEYS))
+    if unknown:
+        expected = ", ".join(QUERY_KEYS)
+        raise UserError(f"{name}: unknown option {unknown[0]!r}; expected one of {expected}")
     path = Path(raw_path).expanduser().resolve()
     if kind == "folder" and not path.is_dir():
         raise UserError(f"{name}: {path} is not a folder (expected one subfolder per class)")
@@ -103,7 +110,12 @@ def parse(name: str, options: CsvOptions | None = None) -> UserSource:
 
 
 def _int(value: str | None) -> int | None:
-    return None if value is None else int(value)
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise UserError(f"k_folds must be a whole number, got {value!r}") from None
 
 
 def _header(path: Path) -> list[str]:

@@ -3,6 +3,7 @@ created; the runner and the workers then trust the plan."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ class SearchOptions:
 
 
 def search_plan(options: SearchOptions) -> Plan:
-    """The study that `pipeline search` runs."""
+    """The study that `pipeline search` runs; its `--timeout` counts from now."""
+    began = time.time()
     spec = datasets.resolve(options.dataset, options.csv)
     path = find_space(spec, options.space)
     at_least_one("--n-trials", options.n_trials)
@@ -66,6 +68,7 @@ def search_plan(options: SearchOptions) -> Plan:
         stores,
         objectives,
         timeout=options.timeout,
+        deadline=None if options.timeout is None else began + options.timeout,
         workers=options.workers,
         heartbeat=options.heartbeat,
         verbose=options.verbose,
@@ -161,8 +164,6 @@ def known_configs(
 
 def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> Known:
     config = params.for_family(dict(config))
-    if isinstance(config.get("units"), list) and len(config["units"]) > 1:
-        config["n_layers"] = len(config["units"])  # a row's units override the defaults' depth
     config["units"] = params.layer_units(config)
     config["n_layers"] = len(config["units"])
     return Known(source, params.trial_params(space, config), config)
@@ -183,9 +184,8 @@ def train_plan(
         raise UserError(f"--seed must be 0 or more, got {seed}")
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     base = spaces.load(find_space(spec, space), task=spec.task)
-    merged = {**base.defaults, **overrides}
-    checked = spaces.parse({"defaults": merged}, "arguments", spec.task).defaults
-    values = params.for_family(dict(checked))
+    config = spaces.configuration("arguments", "", dict(base.defaults), overrides, spec.task)
+    values = params.for_family(config)
     return TrainPlan(spec, values, seed, settings.tracking_uri(tracking_uri), verbose)
 
 

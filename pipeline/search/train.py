@@ -7,12 +7,15 @@ import tempfile
 from pathlib import Path
 
 from pipeline import datasets, params, tracking
+from pipeline.errors import TrainingDiverged  # noqa: F401  (raised by train_once)
 from pipeline.search.plan import TrainPlan
 from pipeline.search.records import model_summary, trial_metrics, write_trial_files
 
 
 def train_once(plan: TrainPlan):
-    """Train the plan's configuration; returns the MLflow run id and the training result."""
+    """Train the plan's configuration; returns the MLflow run id and the training result.
+    The run is closed whatever happens: FAILED for an error (a diverged training raises
+    `TrainingDiverged` after closing it), KILLED for Ctrl-C."""
     from pipeline.training import configure_devices, train_and_evaluate
 
     data = datasets.load_dataset(plan.dataset, params.data_options(plan.params))
@@ -20,18 +23,18 @@ def train_once(plan: TrainPlan):
     experiment_id = tracker.experiment(plan.dataset.name)
     tags = {tracking.KIND: "train", tracking.DEVICE: configure_devices()}
     run_id = tracker.start_run(experiment_id, "train", tags=tags)
-    tracker.log_params(run_id, params.describe_params(plan.params) | {"seed": plan.seed})
     try:
+        tracker.log_params(run_id, params.describe_params(plan.params) | {"seed": plan.seed})
         verbose = 2 if plan.verbose else 0
         result = train_and_evaluate(plan.params, data, seed=plan.seed, verbose=verbose)
+        tracker.log_metrics(run_id, result.history, trial_metrics(result))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            write_trial_files(folder, result, data.class_names, model_summary(result.model))
+            result.model.save(folder / "model.keras")
+            tracker.log_artifacts(run_id, folder)
     except BaseException as error:
         tracker.fail(run_id, error)
         raise
-    tracker.log_metrics(run_id, result.history, trial_metrics(result))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_trial_files(folder, result, data.class_names, model_summary(result.model))
-        result.model.save(folder / "model.keras")
-        tracker.log_artifacts(run_id, folder)
     tracker.end_run(run_id, tracking.FINISHED)
     return run_id, result

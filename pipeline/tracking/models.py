@@ -134,3 +134,9 @@ def input_columns(model) -> list[str]:
     """The columns a logged model's signature asks for (`text`, or a table's features)."""
     schema = model.metadata.get_input_schema()
     return list(schema.input_names()) if schema is not None else []
+
+
+def input_types(model) -> dict[str, str]:
+    """The MLflow type of each input column of a logged model's signature (`double`, ...)."""
+    schema = model.metadata.get_input_schema()
+    return {c.name: c.type.name for c in schema.inputs} if schema is not None else {}
