@@ -102,4 +102,4 @@ def main() -> None:
     app()
 
 
-from pipeline.cli import searching, serving  # noqa: E402, F401  (registers the commands)
+from pipeline.cli import housekeeping, searching, serving  # noqa: E402, F401  (registers the commands)

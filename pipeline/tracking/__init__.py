@@ -221,6 +221,48 @@ class Tracker:
             if not token:
                 return runs
 
+    # --- housekeeping -------------------------------------------------------------------
+
+    def study_run_ids(self, study: str) -> list[str]:
+        """The ids of `study`'s active runs, its invocations and their trials (the runs
+        tagged with it), in every experiment: only its name is known, not its dataset."""
+        from mlflow.entities import ViewType
+
+        experiments = [
+            e.experiment_id
+            for e in self._pages(self.client.search_experiments, view_type=ViewType.ACTIVE_ONLY)
+        ]
+        literal = _literal(study)
+        where = "" if literal is None else f"tags.{STUDY} = {literal}"
+        ids = []
+        for i in range(0, len(experiments), 100):  # a bounded request to a tracking server
+            page = self._pages(
+                self.client.search_runs,
+                experiments[i : i + 100],
+                where,
+                run_view_type=ViewType.ACTIVE_ONLY,
+            )
+            ids += [r.info.run_id for r in page if r.data.tags.get(STUDY) == study]
+        return ids
+
+    def delete_study_runs(self, study: str) -> int:
+        """Mark every run of `study` deleted, with MLflow's soft delete (`mlflow gc`
+        purges them, artifacts too); returns how many."""
+        ids = self.study_run_ids(study)
+        for run_id in ids:
+            self._call(self.client.delete_run, run_id)
+        return len(ids)
+
+    def _pages(self, search, *args, **kwargs) -> list:
+        """Every page of an MLflow search, together."""
+        found, token = [], None
+        while True:
+            page = self._call(search, *args, max_results=1000, page_token=token, **kwargs)
+            found += list(page)
+            token = page.token
+            if not token:
+                return found
+
 
 def _literal(value: str) -> str | None:
     """`value` quoted for MLflow's filter syntax, or None when it holds both kinds of quote
