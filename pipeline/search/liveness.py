@@ -49,9 +49,12 @@ def sweep_parents(tracker: tracking.Tracker, experiment: str, study) -> int:
     """Set KILLED the RUNNING parent runs of `study` (an Optuna study) whose invocation is
     gone. The trials it left running are handled as trials whose worker stopped beating
     (`studies.RetryStale`): FAIL, queued again with the same params, their runs KILLED,
-    without waiting for the heartbeat's grace period. Returns how many invocations."""
+    without waiting for the heartbeat's grace period. When no invocation of the study is
+    left alive, every RUNNING trial is such a trial, with or without an MLflow run (killed
+    before its first heartbeat, say). Returns how many invocations."""
     running = tracker.parent_runs(experiment, study.study_name, running=True)
     dead = {r["run_id"] for r in running if is_dead(r["tags"])}
+    nobody_else = len(dead) == len(running)  # no other invocation of the study is alive
     for run_id in dead:
         tracker.fail(run_id, "its invocation was killed or lost", tracking.KILLED)
     lost = studies.RetryStale(tracker.uri)
@@ -63,6 +66,10 @@ def sweep_parents(tracker: tracking.Tracker, experiment: str, study) -> int:
                 lost(study, study.get_trials(deepcopy=False)[number])
             else:
                 tracker.fail(run["run_id"], "its invocation was killed or lost", tracking.KILLED)
+    if nobody_else:  # then no trial runs: one still RUNNING was killed before it had a run
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            lost(study, study.get_trials(deepcopy=False)[trial.number])
     return len(dead)
 
 

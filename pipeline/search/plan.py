@@ -3,6 +3,7 @@ runner, and every worker process it starts, execute that plan."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -96,6 +97,7 @@ class Plan:
     stores: Stores
     objectives: tuple[str, ...]  # the task's metric, and maybe `params` or `latency`
     timeout: float | None = None  # seconds after which no new trial starts
+    deadline: float | None = None  # time.time() after which no trial starts (start + timeout)
     workers: int = 1
     heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
     verbose: bool = False
@@ -104,6 +106,11 @@ class Plan:
     @property
     def kind(self) -> str:
         return self.trials.kind
+
+    def seconds_left(self) -> float | None:
+        """Until the invocation's deadline, shared by its workers and its own leftover
+        trials (None: no deadline; 0: past it)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())
 
     @property
     def tags(self) -> dict[str, str]:

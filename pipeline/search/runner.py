@@ -104,8 +104,8 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         if plan.workers > 1:
             shares = workers.quotas(slot.quota, plan.workers)
             slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
-            workers.run(work_in_process, [(plan, s) for s in slots], progress)
-            _run_leftovers(study, plan, slot, progress, data, tracker)
+            codes = workers.run(work_in_process, [(plan, s) for s in slots], progress)
+            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
         else:
             work(study, plan, slot, progress, data, tracker)
     except KeyboardInterrupt:
@@ -127,14 +127,17 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         progress.close()
 
 
-def _run_leftovers(study, plan: Plan, slot: Slot, progress, data, tracker) -> None:
-    """A worker died (its quota unmet): run the missing trials here, so the study ends
-    with exactly `n_trials` finished ones."""
+def _run_leftovers(study, plan: Plan, slot: Slot, codes: list[int], progress, data, tracker):
+    """A worker died or gave up (its quota unmet): run the missing trials here, before the
+    same deadline, so the study ends with exactly `n_trials` finished ones."""
     missing = plan.n_trials - studies.finished(study)
-    if missing > 0:
-        log.warning("workers left %d trials unfinished; running them here", missing)
-        leftover = replace(slot, index=plan.workers, quota=missing)
-        work(study, plan, leftover, progress, data, tracker)
+    if missing <= 0 or plan.seconds_left() == 0:  # done, or the deadline stopped them all
+        return
+    died = [f"{i} (exit code {code})" for i, code in enumerate(codes) if code != 0]
+    why = f"worker {', '.join(died)} died" if died else "the workers stopped early"
+    log.warning("%s with %d trials unfinished; running them here", why, missing)
+    leftover = replace(slot, index=plan.workers, quota=missing)
+    work(study, plan, leftover, progress, data, tracker)
 
 
 def work_in_process(plan: Plan, slot: Slot) -> None:
@@ -173,7 +176,7 @@ def work(
     try:
         study.optimize(
             objective,
-            timeout=plan.timeout,
+            timeout=plan.seconds_left(),
             catch=(Exception,),
             callbacks=callbacks,
             gc_after_trial=True,

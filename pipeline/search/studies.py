@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import warnings
 
 import optuna
 import sqlalchemy
+from optuna.storages._rdb import models as rdb_models  # the tables, for BeatingStorage
+from optuna.storages._rdb.storage import _create_scoped_session
 
 from pipeline import metrics, params, settings, tracking
 from pipeline.errors import UserError
@@ -169,10 +172,34 @@ def open_storage(
     try:
         with warnings.catch_warnings(), store_lock(url):  # one process creates a new file
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beats)
+            return BeatingStorage(url, engine_kwargs=engine, **beats)
     except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
         first = str(error).strip().splitlines()[0]
         raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
+
+
+class BeatingStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, whose stale trials also include RUNNING trials that never beat
+    and started more than the grace period ago. A live trial records its first heartbeat
+    as it starts (Optuna's heartbeat thread beats at once), so such a trial's process was
+    killed between Optuna creating it and its first beat; Optuna's own check skips trials
+    without a heartbeat, and would leave it RUNNING forever. Optuna's `fail_stale_trials`
+    (at every trial's start, and the runner's sweep) then fails and retries it as usual."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        grace = datetime.timedelta(seconds=self.grace_period or 2 * self.heartbeat_interval)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # as Optuna 5 writes
+        with _create_scoped_session(self.scoped_session) as session:
+            never_beat = (
+                session.query(rdb_models.TrialModel.trial_id)
+                .outerjoin(rdb_models.TrialHeartbeatModel)
+                .filter(rdb_models.TrialModel.study_id == study_id)
+                .filter(rdb_models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+                .filter(rdb_models.TrialHeartbeatModel.trial_heartbeat_id.is_(None))
+                .filter(rdb_models.TrialModel._datetime_start_utc < now - grace)
+            )
+            return stale + [trial_id for (trial_id,) in never_beat if trial_id not in stale]
 
 
 def fail_stale_trials(study: optuna.Study) -> set[int]:
