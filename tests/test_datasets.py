@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
+import string
 import tarfile
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -35,13 +38,38 @@ def test_imdb_splits_follow_the_seed_recipe(tiny_data):
     assert np.array_equal(data.train.y, labels[order[20:]])
 
 
+def _words(text: str) -> list[str]:
+    """TextVectorization's default standardization: lower case, punctuation stripped."""
+    return re.sub(f"[{re.escape(string.punctuation)}]", "", text.lower()).split()
+
+
+def _are_most_frequent(words: set[str], texts: list[str]) -> bool:
+    """Are `words` the most frequent words of `texts` (a tie at the cut allows either)?"""
+    counts = Counter(w for t in texts for w in _words(t))
+    others = [c for w, c in counts.items() if w not in words]
+    return min(counts[w] for w in words) >= max(others, default=0)
+
+
 def test_imdb_vocabulary_is_adapted_on_train_only_and_strips_markup(tiny_data):
     from pipeline.datasets import imdb
 
     reviews = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")
     assert "<br />" not in reviews["train"][0][0]
-    data = load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=8)))
+    options = DataOptions(text=TextSettings(max_tokens=8))
+    data = load_dataset("imdb", options)
     assert data.n_features == 8  # 7 most frequent words + the out-of-vocabulary slot
+    texts, order = reviews["train"][0], registry.shuffled(50)
+    train = [texts[i] for i in order[20:]]  # the 30 training reviews; the first 20 validate
+    test = reviews["test"][0]
+    counts = Counter(w for t in train for w in _words(t)).most_common()
+    assert counts[6][1] > counts[7][1]  # no tie at the cut: one right vocabulary
+    expected = {w for w, _ in counts[:7]}
+    # the tiny archive is such that no other choice of texts has these 7 most frequent
+    for other in (test, train + test, texts, texts + test):
+        assert not _are_most_frequent(expected, other)
+    vocabulary = datasets.fitted_for(registry.resolve("imdb"), options).vocabulary
+    assert vocabulary[0] == "[UNK]" and set(vocabulary[1:]) == expected
+    assert "br" not in vocabulary
 
 
 def test_reuters_labels_are_the_first_topic_in_keras_order(tiny_data):
@@ -77,16 +105,19 @@ def test_boston_split_and_standardization(tiny_data):
     assert np.allclose(data.test.y, raw[order[48:], 13])
 
 
-@pytest.mark.parametrize(
-    ("settings", "values"),
-    [
-        (TextSettings(output_mode="multi_hot"), {1.0}),
-        (TextSettings(output_mode="count"), {1.0, 2.0}),
-    ],
-)
-def test_output_modes(tiny_data, settings, values):
-    data = load_dataset("reuters", DataOptions(text=settings))
-    assert values <= set(np.unique(data.train.x.data))
+@pytest.mark.parametrize(("output_mode", "repeated"), [("multi_hot", 1.0), ("count", 2.0)])
+def test_output_modes(tiny_data, output_mode, repeated):
+    # every tiny newswire names its topic's words twice ("profit net shr profit net shr")
+    # and "said" once: a repeated word is 1 in multi_hot and 2 in count
+    options = DataOptions(text=TextSettings(output_mode=output_mode))
+    data = load_dataset("reuters", options)
+    vocabulary = datasets.fitted_for(registry.resolve("reuters"), options).vocabulary
+    x = data.train.x.toarray()
+    earn = data.train.y == reuters.TOPICS.index("earn")
+    assert earn.sum() > 0
+    assert (x[earn, vocabulary.index("profit")] == repeated).all()
+    assert (x[:, vocabulary.index("said")] == 1.0).all()
+    assert set(np.unique(data.train.x.data)) == {1.0, repeated}
 
 
 def test_tf_idf_and_bigrams(tiny_data):

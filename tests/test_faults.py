@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,10 +26,27 @@ def test_four_workers_on_postgres_finish_exactly_16(tiny_data, stores, pg_storag
         "imdb", space_file(tmp_path), n_trials=16, pruner="none", workers=4, study="pg-four"
     )
     outcome = search.run_search(cfg)
-    assert outcome.study._storage.__class__.__name__ in ("_CachedStorage", "RDBStorage")
+    storage = outcome.study._storage  # Optuna caches trials in front of the RDB storage
+    assert type(storage) is optuna.storages._CachedStorage
+    assert isinstance(storage._backend, optuna.storages.RDBStorage)
+    assert storage._backend.engine.dialect.name == "postgresql"
     check_one_run_per_trial(stores, "imdb", outcome.study, 16)
+    assert check_values(outcome.study, stores) == 16
     loaded = optuna.load_study(study_name="pg-four", storage=pg_storage)
     assert len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 16
+
+
+def check_values(study: optuna.Study, stores) -> int:
+    """Each COMPLETE trial's value is a validation accuracy of the 20 tiny IMDB validation
+    reviews (a multiple of 1/20), the one its MLflow run logged; returns how many there are."""
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    for trial in done:
+        assert 0.0 <= trial.value <= 1.0, trial.value
+        assert trial.value * 20 == pytest.approx(round(trial.value * 20), abs=1e-4), trial.value
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.data.metrics["final_val_accuracy"] == pytest.approx(trial.value)
+    return len(done)
 
 
 def cli(args: list[str], tiny_data, stores, storage: str) -> subprocess.Popen:
@@ -148,15 +166,20 @@ def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_
         running_trial_run(stores, time.monotonic() + 120)
         server.stop()
         err = finish(proc, 2)
-        assert err.strip().splitlines()[-1].startswith("error: ")
+        last = err.strip().splitlines()[-1]
+        lost = re.fullmatch(
+            r"error: lost the Optuna storage \((.+)\); finished trials are saved: "
+            r"run the same command again once it is back",
+            last,
+        )
+        assert lost is not None and 0 < len(lost[1]) <= 200, last  # the driver's first line
         assert "s3cret" not in err
         server.start()
         study = optuna.load_study(study_name="lost", storage=server.url)
-        assert all(
-            t.value is not None for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-        )
+        saved = check_values(study, stores)  # what finished before the loss, kept whole
         finish(cli(args, tiny_data, stores, server.url), 0)
-        assert len(complete("lost", server.url)) == 3
+        study = optuna.load_study(study_name="lost", storage=server.url)
+        assert check_values(study, stores) == 3 > saved
     finally:
         server.remove()
 

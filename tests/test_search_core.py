@@ -3,24 +3,30 @@ record failures belong to that trial, and study names need no escaping by the us
 
 from __future__ import annotations
 
+import copy
+import csv
+import dataclasses
+import functools
+import importlib.util
 import logging
 import pickle
+import re
 import threading
 from pathlib import Path
+from types import MappingProxyType, SimpleNamespace
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import metrics, search, tracking
+from pipeline import datasets, metrics, search, tracking
 from pipeline.cli import app
 from pipeline.errors import UserError
-from pipeline.search import records
-from tests.conftest import runs_of, space_file
+from pipeline.search import records, runner, workers
+from pipeline.search.plan import Plan, Slot
+from tests.conftest import TINY_SPACE, runs_of, space_file
 from tests.test_reproduce import TINY_TABLE, table_file
-
-PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 
 
 def test_plans_pickle_whole(tiny_data, stores, tmp_path):
@@ -47,13 +53,31 @@ def test_csv_dataset_resolves_once_into_the_plan(tmp_path, stores, monkeypatch):
     path.write_text(
         "text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
     )
+    with path.open(newline="") as file:
+        labels = sorted({row["label"] for row in csv.DictReader(file)})
+    assert labels == ["neg", "pos"]  # what the file says
     plan = search.search_plan(search.SearchOptions(f"csv:{path}", n_trials=1))
     assert plan.dataset.name == f"csv:{path}?text=text&label=label"
-    assert plan.dataset.class_names == ("neg", "pos") and plan.dataset.task == "binary"
+    assert plan.dataset.class_names == tuple(labels) and plan.dataset.task == "binary"
     assert Path(plan.parent_params["space"]).name == "text.yaml"
+    # the same name now holds other texts and labels: read again, it would give other classes
+    path.write_text(
+        "text,label\n" + "".join(f"a {i},no\nb {i},yes\nc {i},maybe\n" for i in range(9))
+    )
+    assert datasets.resolve(f"csv:{path}").class_names == ("maybe", "no", "yes")
+    travelled = pickle.loads(pickle.dumps(plan)).dataset  # as a worker receives it
+    assert dataclasses.replace(travelled, build=None) == dataclasses.replace(
+        plan.dataset, build=None
+    )
+    build = (travelled.build.func, travelled.build.args)
+    assert build == (plan.dataset.build.func, plan.dataset.build.args)  # a partial: no ==
+    assert (travelled.name, travelled.class_names, travelled.task) == (
+        plan.dataset.name,
+        ("neg", "pos"),
+        "binary",
+    )
     path.unlink()  # the plan carries what it needs: nothing reads the name again
-    travelled = pickle.loads(pickle.dumps(plan)).dataset
-    assert (travelled.name, travelled.class_names) == (plan.dataset.name, ("neg", "pos"))
+    assert pickle.loads(pickle.dumps(plan)).dataset.class_names == ("neg", "pos")
 
 
 @pytest.mark.parametrize(
@@ -147,15 +171,96 @@ def test_a_failed_file_upload_is_a_warning_on_its_trial(
     assert not [t for t in threading.enumerate() if t.name.startswith("mlflow-files")]
 
 
-def test_the_package_reads_without_lookups_by_name():
-    for path in PACKAGE.rglob("*.py"):
-        source = path.read_text()
-        assert "importlib" not in source, path
-        assert len(source.splitlines()) <= 300, path
+def _strings(value) -> list[str]:
+    """Every string held in `value`: dataclass fields, mappings, sequences, partials."""
+    if isinstance(value, str):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [s for f in dataclasses.fields(value) for s in _strings(getattr(value, f.name))]
+    if isinstance(value, dict | MappingProxyType):
+        return [s for pair in value.items() for s in _strings(pair)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, functools.partial):
+        return _strings(value.args) + _strings(value.keywords)
+    return []
+
+
+def _names_a_module(text: str) -> bool:
+    """Is `text` a dotted path (`package.module`, `module.function`) one could import?"""
+    dotted = re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", text)
+    return dotted is not None and importlib.util.find_spec(text.split(".")[0]) is not None
+
+
+def test_a_worker_process_receives_the_plan_not_names_to_look_up(
+    tiny_data, stores, tmp_path, monkeypatch, caplog
+):
+    handed: list[bytes] = []  # what each worker process was started with, as spawn sends it
+    errors: list[BaseException] = []
+
+    class Process:  # multiprocessing's, but its "child" runs here, from the pickled arguments
+        def __init__(self, target, args, name):
+            self.target, self.args, self.name, self.exitcode = target, args, name, None
+
+        def start(self):
+            handed.append(pickle.dumps((self.target, self.args)))
+            _, (work, arguments, _threads, _gpu) = pickle.loads(handed[-1])
+            try:
+                work(*arguments)
+                self.exitcode = 0
+            except Exception as error:  # a worker that cannot work dies: exit code 1
+                errors.append(error)
+                self.exitcode = 1
+
+        def is_alive(self):
+            return False
+
+    context = SimpleNamespace(Process=Process)
+    monkeypatch.setattr(workers, "multiprocessing", SimpleNamespace(get_context=lambda _: context))
+    options = search.SearchOptions("imdb", space_file(tmp_path), n_trials=2, workers=2)
+    plan = search.search_plan(options)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        outcome = search.run(plan)
+    assert len(handed) == 2
+    for index, payload in enumerate(handed):
+        entry, (target, arguments, _, _) = pickle.loads(payload)
+        assert (entry, target) == (workers._entry, runner.work_in_process)
+        assert [type(a) for a in arguments] == [Plan, Slot]
+        got, slot = arguments
+        assert (slot.index, slot.quota, slot.parent_run_id) == (index, 1, outcome.parent_run_id)
+        names = [s for s in _strings(got) if _names_a_module(s)]
+        assert not names, names  # values to use, not modules or functions to import
+        assert got == plan
+        # the dataset's Spec and the space's values travel, not names to resolve again
+        assert isinstance(got.dataset, datasets.Spec) and got.dataset == datasets.resolve("imdb")
+        assert (got.dataset.name, got.dataset.task, got.dataset.n_classes) == ("imdb", "binary", 2)
+        defaults = dict(got.trials.space.defaults)
+        assert {k: defaults[k] for k in TINY_SPACE["defaults"]} == TINY_SPACE["defaults"]
+        searched = {p.name: (p.kind, p.low, p.high, p.choices) for p in got.trials.space.params}
+        assert searched == {
+            "n_layers": ("int", 1, 2, ()),
+            "units": ("int", 4, 16, ()),
+            "activation": ("categorical", None, None, ("relu", "tanh")),
+        }
+    assert not errors, errors  # each worker worked from what it was handed
+    assert "running them here" not in caplog.text  # no trial was left to the parent
+    assert outcome.ran == 2 and search.finished(outcome.study) == 2
 
 
 def test_a_reproduce_plan_names_its_rows(tmp_path, stores):
-    plan = search.reproduce_plan(str(table_file(tmp_path)), seeds=1)
-    assert [row.reported["accuracy"] for row in plan.trials.table.rows] == [
-        r["seed"]["accuracy"] for r in TINY_TABLE["rows"]
-    ]
+    raw = copy.deepcopy(TINY_TABLE)
+    raw["rows"][0]["setting"] = "the recipe"
+    raw["rows"][1]["setting"] = "mse, two layers"
+    plan = search.reproduce_plan(str(table_file(tmp_path, raw)), seeds=1)
+    rows = plan.trials.table.rows
+    expected = []
+    for index, row in enumerate(raw["rows"], 1):
+        given = {k: v for k, v in row.items() if k not in ("seed", "setting")}
+        params = {**raw["defaults"], **given, "n_layers": len(row["units"])}
+        expected.append((index, row["setting"], params, row["seed"]))
+    assert [(r.index, r.setting, r.params, r.reported) for r in rows] == expected
+    assert [r.split for r in rows] == ["val", "test"]
+    assert plan.trials.grid() == {"row": [1, 2], "replicate": [0]}
+    for index, setting, params, _ in expected:  # a trial of the grid trains its row
+        trial = optuna.trial.FixedTrial({"row": index, "replicate": 0})
+        assert plan.trials.params_of(trial) == params, setting

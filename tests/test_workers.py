@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -16,6 +20,19 @@ def test_quotas_split_evenly():
     assert sum(workers.quotas(40, 4)) == 40
 
 
+def note_sampler_seed(notes: str, target, *arguments) -> None:
+    """A worker process's target (picklable: spawned by name from this module): note the seed
+    each TPE sampler built here gets, in a file named for this process, then work."""
+    init = optuna.samplers.TPESampler.__init__
+
+    def noting(self, *args, seed=None, **kwargs):
+        Path(notes, str(os.getpid())).write_text(f"{seed}\n")
+        init(self, *args, seed=seed, **kwargs)
+
+    optuna.samplers.TPESampler.__init__ = noting
+    target(*arguments)
+
+
 @pytest.mark.slow
 def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_path, monkeypatch):
     handed = []  # the dataset the parent holds while its workers train
@@ -27,6 +44,16 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
             handed.append(data) or run_trials(study, plan, slot, data, tracker)
         ),
     )
+    notes = tmp_path / "seeds"
+    notes.mkdir()
+    run_workers = workers.run
+    monkeypatch.setattr(
+        workers,
+        "run",
+        lambda target, argument_lists, progress: run_workers(
+            note_sampler_seed, [(str(notes), target, *a) for a in argument_lists], progress
+        ),
+    )
     cfg = search.SearchOptions("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
     outcome = search.run_search(cfg)
     assert handed == [None]  # each worker loads its own; the parent's is read again after
@@ -36,5 +63,10 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
     parent = runs_of(stores["tracking"], "imdb")[0][0]
     assert "best_model.keras" in {a.path for a in client.list_artifacts(parent.info.run_id)}
     _, children = runs_of(stores["tracking"], "imdb")
+    pids = {c.data.tags["worker_pid"] for c in children}
+    assert len(pids) == 2  # both workers trained
+    seeds = {p.name: int(p.read_text()) for p in notes.iterdir()}
+    assert set(seeds) == pids  # each worker built one sampler
+    assert len(set(seeds.values())) == 2, seeds  # the workers' samplers are seeded apart
     first_params = {c.data.params["units_1"] + c.data.params["activation"] for c in children}
-    assert len(first_params) > 2  # the workers' samplers are seeded apart
+    assert len(first_params) > 2
