@@ -26,7 +26,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model soak clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: $(STAMP) ## Run the whole test suite (CI runs this)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+fuzz: $(STAMP) ## Property-based tests with a long, random budget (12,800 examples, ~2 min)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check pipeline tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pipeline.datasets import DataOptions, with_options
@@ -9,6 +10,7 @@ from pipeline.errors import UserError
 from pipeline.spaces import FAMILY_PARAMS, REPRESENTATION, Param, Space
 
 EMBEDDING_SEQUENCE_LENGTH = 200  # token ids per text when a space does not say
+MAX_GRID_POINTS = 100_000  # a grid search larger than this would not finish anyway
 
 
 def suggest(trial, space: Space) -> dict[str, Any]:
@@ -109,6 +111,14 @@ def grid(space: Space) -> dict[str, list]:
             )
             names = [f"units_{i}" for i in range(1, int(most) + 1)]
         out |= {name: values for name in names}
+    if not out:
+        raise UserError(f"{space.path}: the grid sampler needs at least one searched param")
+    points = math.prod(len(values) for values in out.values())
+    if points > MAX_GRID_POINTS:  # Optuna's GridSampler lists every point up front
+        raise UserError(
+            f"{space.path}: the grid has {points:.3g} points (at most {MAX_GRID_POINTS:,}); "
+            "narrow the ranges or give them a larger step"
+        )
     return out
 
 
@@ -117,6 +127,11 @@ def _enumerate(space: Space, p: Param) -> list:
         raise UserError(f"{space.path}: search.{p.name}: the grid sampler needs a step for floats")
     step = p.step or 1
     count = int(round((p.high - p.low) / step)) + 1
+    if count > MAX_GRID_POINTS:
+        raise UserError(
+            f"{space.path}: search.{p.name}: {count:.3g} grid values (at most "
+            f"{MAX_GRID_POINTS:,}); narrow the range or give a larger step"
+        )
     return [p.low + i * step for i in range(count)]
 
 

@@ -58,7 +58,7 @@ def resolve(name_or_path: str, folder: Path) -> Path:
 def load(path: Path, task_of) -> SeedTable:
     """Read and validate a table file; `task_of(dataset)` gives the dataset's task."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = spaces.read_yaml(path.read_text())
     except OSError as error:
         raise UserError(f"{path}: cannot read table ({error.strerror})") from None
     except yaml.YAMLError as error:

@@ -13,7 +13,30 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 from mlflow.tracking import MlflowClient
+
+# --- hypothesis: "ci" is deterministic and short (make test); "fuzz" is long and random -----
+
+_SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    derandomize=True,  # the same examples on every run: CI is deterministic
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_EXAMPLES,
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=2_500,
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_EXAMPLES,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # --- helpers the test modules share ------------------------------------------------------
 

@@ -23,6 +23,7 @@ BAD_SPACES = {
     },
     "low-high.yaml": {**TINY_SPACE, "search": {"n_layers": {"type": "int", "low": 3, "high": 1}}},
     "empty.yaml": {**TINY_SPACE, "search": {"activation": {"type": "categorical", "choices": []}}},
+    "flat.yaml": {**TINY_SPACE, "search": {}},
 }
 
 
@@ -71,8 +72,18 @@ CASES = [
         "--timeout must be a positive number of seconds, got -5.0",
     ),
     ("heartbeat 0", ["search", "imdb", "--heartbeat", "0"], None, "--heartbeat must be at least 1"),
-    ("negative seed", ["search", "imdb", "--seed", "-1"], None, "--seed must be 0 or more, got -1"),
-    ("train negative seed", ["train", "imdb", "--seed", "-2"], None, "--seed must be 0 or more"),
+    (
+        "negative seed",
+        ["search", "imdb", "--seed", "-1"],
+        None,
+        "--seed must be between 0 and 2147483647, got -1",
+    ),
+    (
+        "train negative seed",
+        ["train", "imdb", "--seed", "-2"],
+        None,
+        "--seed must be between 0 and",
+    ),
     ("export top 0", ["export", "imdb", "--top", "0"], None, "--top must be at least 1, got 0"),
     *[
         (f"train {' '.join(changes)}", ["train", "imdb", *changes, "epochs=1"], None, problem)
@@ -124,6 +135,16 @@ CASES = [
         None,
         "unsupported MLflow tracking URI",
     ),
+    ("timeout nan", ["search", "imdb", "--timeout", "nan"], None, "--timeout must be a positive"),
+    ("seed too big", ["search", "imdb", "--seed", "4294967296"], None, "--seed must be between"),
+    ("reproduce seeds", ["reproduce", "blog-imdb", "--seeds", "1001"], None, "between 1 and 1000"),
+    (
+        "grid, nothing searched",
+        ["search", "imdb", "--sampler", "grid", "--space", "flat.yaml"],
+        None,
+        "the grid sampler needs at least one searched param",
+    ),
+    ("train value not YAML", ["train", "imdb", 'activation="'], None, "cannot read the value"),
     ("corrupt archive", ["search", "imdb"], corrupt, "corrupt or truncated archive"),
     ("truncated archive", ["search", "imdb"], truncate, "corrupt or truncated archive"),
     ("escaping member", ["search", "imdb"], escaping, "leaves the archive's folder"),

@@ -89,9 +89,7 @@ def test_a_trial_that_never_beat_is_stale_after_the_grace_period(tiny_data, stor
 
 
 @pytest.mark.slow
-def test_no_trial_starts_after_the_deadline_with_two_workers(
-    tiny_data, stores, tmp_path, caplog
-):
+def test_no_trial_starts_after_the_deadline_with_two_workers(tiny_data, stores, tmp_path, caplog):
     """Workers start seconds after the command (spawning, importing TensorFlow); the
     deadline still counts from the command's start, and the parent runs no leftovers."""
     plan = search.search_plan(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from pipeline import settings, stopping
+from pipeline import settings, spaces, stopping
 from pipeline.cli import (
     DATASET_HELP,
     FeatureCols,
@@ -140,8 +140,17 @@ def parse_assignments(pairs: list[str]) -> dict:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise UserError(f"expected key=value, got {pair!r}")
-        out[key] = [int(v) for v in raw.split(",")] if _LIST.match(raw) else yaml.safe_load(raw)
+        out[key] = [int(v) for v in raw.split(",")] if _LIST.match(raw) else _scalar(key, raw)
     return out
+
+
+def _scalar(key: str, raw: str):
+    """A value as YAML reads it (`0.001`, `true`, `relu`); what YAML cannot read is one line."""
+    try:
+        return spaces.read_yaml(raw)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "not a YAML value"
+        raise UserError(f"{key}={raw}: cannot read the value ({problem})") from None
 
 
 @app.command()

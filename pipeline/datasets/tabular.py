@@ -146,6 +146,8 @@ def read_table(
         raise UserError(f"{path}: not a readable CSV file ({first})") from None
     frame = frame.apply(lambda column: column.str.strip())
     names = list(feature_cols) or [c for c in frame.columns if c != label_col]
+    if not names:
+        raise UserError(f"{path}: no feature columns besides the label {label_col!r}")
     for name in [label_col, *names]:
         if name not in frame.columns:
             raise UserError(
@@ -164,6 +166,9 @@ def read_table(
     task = task or infer_task(labels)
     class_names = _classes(path, label_col, labels, task)
     kinds = {name: _kind(path, name, frame[name]) for name in names}
+    numeric = [n for n in names if kinds[n] == "numeric"]
+    for name in numeric + ([label_col] if task == "regression" else []):
+        _check_range(path, name, frame[name])
     missing = int(sum(_missing(frame[n]).sum() for n in names))
     if missing and warn:
         log.warning(
@@ -230,6 +235,20 @@ def _kind(path, name: str, column: pd.Series) -> str:
             f"{MAX_CATEGORIES} are one-hot encoded); leave it out with --feature-cols"
         )
     return "categorical"
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the network computes in float32
+
+
+def _check_range(path, name: str, column: pd.Series) -> None:
+    """Numbers the network can hold: finite, within float32's range (inf and 1e39 are not)."""
+    values = as_numbers(column, name)
+    bad = values.notna() & ~(values.abs() <= FLOAT32_MAX)
+    if bad.any():
+        raise UserError(
+            f"{path}: column {name!r}: {column[bad].iloc[0]!r} is not a finite number "
+            f"within float32's range (±{FLOAT32_MAX:.3g})"
+        )
 
 
 def _strings(column: pd.Series) -> pd.Series:

@@ -3,6 +3,7 @@ created; the runner and the workers then trust the plan."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pipeline.search import studies, workers
 from pipeline.search.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
 
 WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
+MAX_SEEDS = 1_000  # reproduce's grid lists every (row, seed) pair up front
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,10 @@ def search_plan(options: SearchOptions) -> Plan:
     path = find_space(spec, options.space)
     at_least_one("--n-trials", options.n_trials)
     at_least_one("--heartbeat", options.heartbeat)
-    if options.timeout is not None and options.timeout <= 0:
-        raise UserError(f"--timeout must be a positive number of seconds, got {options.timeout}")
-    if options.seed < 0:
-        raise UserError(f"--seed must be 0 or more, got {options.seed}")
+    timeout = options.timeout
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
+    check_seed(options.seed)
     settings.check_tracking_uri(settings.tracking_uri(options.tracking_uri))
     space = spaces.load(path, task=spec.task)
     if space.dataset and space.dataset != spec.name:
@@ -104,7 +106,8 @@ def reproduce_plan(
 
     path = tables.resolve(table, settings.search_spaces_dir() / "tables")
     seed_table = tables.load(path, task_of)
-    at_least_one("--seeds", seeds)
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     spec = specs.get(seed_table.dataset) or datasets.resolve(seed_table.dataset)
     trials = TableTrials(seed_table, seeds)
@@ -180,8 +183,7 @@ def train_plan(
 ) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `overrides`."""
     spec = datasets.resolve(dataset, csv)
-    if seed < 0:
-        raise UserError(f"--seed must be 0 or more, got {seed}")
+    check_seed(seed)
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     base = spaces.load(find_space(spec, space), task=spec.task)
     config = spaces.configuration("arguments", "", dict(base.defaults), overrides, spec.task)
@@ -195,6 +197,14 @@ def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:
     if not path.is_file():
         raise UserError(f"search space {path} not found")
     return path
+
+
+MAX_SEED = 2**31 - 1  # trial n trains with seed + n; numpy takes seeds below 2**32
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
 
 
 def at_least_one(option: str, value: int) -> None:

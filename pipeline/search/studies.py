@@ -94,7 +94,7 @@ def make_sampler(plan: Plan, done: int = 0, worker: int = 0) -> optuna.samplers.
     trials = plan.trials
     if isinstance(trials, TableTrials):
         return optuna.samplers.GridSampler(trials.grid(), seed=worker)
-    seed = trials.seed + done + WORKER_SEED_STRIDE * worker
+    seed = (trials.seed + done + WORKER_SEED_STRIDE * worker) % 2**32  # what numpy takes
     if trials.sampler == "tpe":
         with warnings.catch_warnings():  # `group` is "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
