@@ -72,7 +72,7 @@ def test_project_tables_load():
 def test_bad_table_rows_name_the_row(tmp_path):
     raw = yaml.safe_load(yaml.safe_dump(TINY_TABLE))
     raw["rows"][1]["loss"] = "hinge"
-    with pytest.raises(UserError, match=r"rows\[2\]: defaults.loss: unknown loss 'hinge'"):
+    with pytest.raises(UserError, match=r"rows\[2\].loss: unknown loss 'hinge'"):
         tables.load(table_file(tmp_path, raw), task_of)
     raw = yaml.safe_load(yaml.safe_dump(TINY_TABLE))
     raw["conclusions"][0]["than"] = [7]
