@@ -34,9 +34,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from pipeline import datasets
-    from pipeline.training import configure_devices, train_and_evaluate
+    from pipeline.backends import devices
+    from pipeline.training import train_and_evaluate
 
-    configure_devices()  # the device settings a trial runs with, for both
+    devices()  # the device settings a trial runs with, for both
     data = datasets.load_dataset("imdb")
     train_and_evaluate(RECIPE, data)  # TensorFlow's first-use costs, outside every timing
     gc.collect()
@@ -71,7 +72,7 @@ def fit_parts(data, seed: int) -> dict[str, float]:
     `batches` and `_build_compiled`)."""
     import keras
 
-    from pipeline import training
+    from pipeline import backends, training
 
     epoch = minimal_loop(data, seed, evaluate=False, epochs=1)[0]
     two = minimal_loop(data, seed, evaluate=False, epochs=2)[0]
@@ -79,7 +80,7 @@ def fit_parts(data, seed: int) -> dict[str, float]:
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
     model = training._model(RECIPE, data)
-    rows = training.batches(data.train.x, data.train.y, RECIPE["batch_size"])
+    rows = backends.batches(data.train.x, data.train.y, RECIPE["batch_size"])
     training._build_compiled(model, data.train.x[:2], data.train.y[:2])
     built = time.perf_counter()
     model.fit(**rows, epochs=1, verbose=0)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-import weakref
-from typing import Any
 
 import keras
 import numpy as np
 
+from pipeline import backends
 from pipeline.metrics import task_metric
 from pipeline.models import keras_metric
 
@@ -30,7 +29,7 @@ def evaluate(
     """The compiled loss and metric, as Keras' evaluate reports them, and the predictions.
     `keep`: sparse rows scored again later (a validation split): see `sparse_tensor`."""
     z = logits(model, x, keep)
-    pred = np.asarray(_activation(model)(z))
+    pred = keras.ops.convert_to_numpy(_activation(model)(z))
     if y_true.ndim < pred.ndim and pred.shape[-1] == 1:
         y_true = y_true.reshape(-1, 1)
     if model.loss in FROM_LOGITS:
@@ -39,7 +38,8 @@ def evaluate(
         loss = keras.losses.get(model.loss)(y_true, pred)
     metric = keras_metric(task, model.loss)
     metric.update_state(y_true, pred)
-    return {"loss": float(np.mean(loss)), task_metric(task): float(metric.result())}, pred
+    loss = float(np.mean(keras.ops.convert_to_numpy(loss)))
+    return {"loss": loss, task_metric(task): float(metric.result())}, pred
 
 
 FROM_LOGITS = {
@@ -58,43 +58,27 @@ def logits(model: keras.Model, x, keep: bool = False) -> np.ndarray:
     output.activation = keras.activations.linear
     try:
         sparse = not isinstance(x, np.ndarray)
-        if sparse and keep:
-            return np.asarray(model(sparse_tensor(x, keep), training=False))
-        size = SPARSE_CHUNK if sparse else EVAL_BATCH
+        if sparse and keep and backends.takes_sparse_input():
+            return _numpy(model(sparse_tensor(x, keep), training=False))
+        size = SPARSE_CHUNK if sparse and backends.takes_sparse_input() else EVAL_BATCH
         scores = []
         for i in range(0, x.shape[0], size):  # one chunk converted at a time
             chunk = sparse_tensor(x[i : i + size]) if sparse else x[i : i + size]
-            scores.append(np.asarray(model(chunk, training=False)))
+            scores.append(_numpy(model(chunk, training=False)))
         return np.concatenate(scores)
     finally:
         output.activation = activation
 
 
-_TENSORS: dict[int, Any] = {}  # id of a CSR matrix -> its SparseTensor, while it lives
-
-
 def sparse_tensor(x, keep: bool = False):
-    """A scipy CSR matrix as a tf.SparseTensor, its indices in row-major order. `keep`: keep
-    it while the matrix lives, for the splits every trial or epoch reads (IMDB: 0.14 s to
-    convert the training split, 18 ms the validation split; they hold 38 and 25 MB). The
-    test split, read once a trial, is converted each time, `SPARSE_CHUNK` rows at a time."""
-    if not keep:
-        return _to_sparse_tensor(x)
-    key = id(x)
-    if key not in _TENSORS:
-        _TENSORS[key] = _to_sparse_tensor(x)
-        weakref.finalize(x, _TENSORS.pop, key, None)
-    return _TENSORS[key]
+    """A scipy CSR matrix as the backend's input (`backends.sparse_input`); `keep`: kept
+    while the matrix lives (a validation split), else converted each time."""
+    return backends.sparse_input(x, keep)
 
 
-def _to_sparse_tensor(x):
-    import tensorflow as tf
-
-    if not x.has_sorted_indices:
-        x = x.sorted_indices()
-    rows = np.repeat(np.arange(x.shape[0], dtype="int64"), np.diff(x.indptr))
-    indices = np.stack([rows, x.indices.astype("int64")], axis=1)
-    return tf.SparseTensor(indices, x.data.astype("float32"), x.shape)
+def _numpy(tensor) -> np.ndarray:
+    """A backend's tensor as a NumPy array (PyTorch's: detached, on the CPU)."""
+    return keras.ops.convert_to_numpy(tensor)
 
 
 def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
@@ -110,7 +94,7 @@ def latency_ms(model: keras.Model, x, n: int = 1000, repeats: int = 3) -> float:
 
 def probabilities(model: keras.Model, x) -> np.ndarray:
     """The output layer's values (class probabilities, or regression values)."""
-    return np.asarray(_activation(model)(logits(model, x)))
+    return _numpy(_activation(model)(logits(model, x)))
 
 
 def _activation(model: keras.Model):

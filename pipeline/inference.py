@@ -5,6 +5,7 @@ everything its features were fitted with on the training split."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -49,9 +50,10 @@ class Predictor:
     """A loaded bundle; `predict` takes texts, or a frame of raw feature columns."""
 
     def __init__(self, folder: Path) -> None:
-        from pipeline import quiet
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            from pipeline import quiet
 
-        quiet.import_tensorflow()  # before Keras, which imports TensorFlow
+            quiet.import_tensorflow()  # before Keras: its start-up notes kept quiet
         import keras
 
         from pipeline.models import CUSTOM_OBJECTS
@@ -91,6 +93,16 @@ class Predictor:
         frame = pd.DataFrame({"label": [self.classes[i] for i in index], "probability": chosen})
         for i, name in enumerate(self.classes):
             frame[f"p_{name}"] = table[:, i]
+        return frame
+
+    def output_form(self, n: int) -> pd.DataFrame:
+        """A frame of `n` rows shaped as `predict`'s (placeholder values): the signature of a
+        text model logged where TensorFlow, which reads raw text, is not installed."""
+        if self.task == "regression":
+            return pd.DataFrame({"value": np.zeros(n)})
+        frame = pd.DataFrame({"label": [self.classes[0]] * n, "probability": np.ones(n)})
+        for name in self.classes:
+            frame[f"p_{name}"] = np.full(n, 1 / len(self.classes))
         return frame
 
     def features(self, inputs):

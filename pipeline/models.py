@@ -30,12 +30,16 @@ class SparseDense(keras.layers.Dense):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # XLA has no kernel for sparse ops: with a GPU visible, Keras' jit_compile="auto"
-        # turns XLA on for every layer that supports it, and fit fails at the first step
-        # ("Detected at node .../SparseTensorDenseMatMul"). So a sparse model runs unjitted.
-        self.supports_jit = False
+        # XLA has no kernel for TensorFlow's sparse ops: with a GPU visible, Keras'
+        # jit_compile="auto" turns XLA on for every layer that supports it, and fit fails at
+        # the first step ("Detected at node .../SparseTensorDenseMatMul"). So a sparse model
+        # runs unjitted on TensorFlow. JAX multiplies its BCOO rows under jit (Dense's own
+        # matmul); PyTorch gets dense rows.
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def call(self, inputs, training=None):
+        if keras.backend.backend() != "tensorflow":
+            return super().call(inputs, training=training)
         import tensorflow as tf
 
         if not isinstance(inputs, tf.SparseTensor):
@@ -73,7 +77,10 @@ def keras_metric(task: str, loss: str) -> keras.metrics.Metric:
 
 def steps_per_execution(batch_size: int) -> int:
     """Run several small batches per TensorFlow call: per-step Python overhead dominates
-    these tiny networks (boston at batch 1: 2.3x faster at 32 steps per call)."""
+    these tiny networks (boston at batch 1: 2.3x faster at 32 steps per call). Keras on
+    PyTorch runs one step per call."""
+    if keras.backend.backend() == "torch":
+        return 1
     return max(1, min(32, 2048 // batch_size))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -13,10 +12,10 @@ import keras
 import numpy as np
 from sklearn.model_selection import KFold
 
-from pipeline import stopping
+from pipeline import backends, stopping
 from pipeline.datasets import Dataset, Split
 from pipeline.errors import TrainingDiverged
-from pipeline.evaluation import evaluate, latency_ms, sparse_tensor
+from pipeline.evaluation import evaluate, latency_ms
 from pipeline.metrics import lower_is_better, val_metric
 from pipeline.models import build_model
 
@@ -60,7 +59,7 @@ def train_and_evaluate(
     keep its weights (k-fold: retrain for that many epochs); else the last epoch's.
     """
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
+    backends.set_seed(seed)
     metric = val_metric(data.task)
     histories, models, start = [], [], time.perf_counter()
     for i, (train, val) in enumerate(folds(data)):
@@ -124,7 +123,7 @@ def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verb
     """Test metrics; with k-fold validation, of a model retrained on the whole training split
     (a seed table's row, as seed 004 does) or of the folds' average (a search's trial)."""
     if model is None:
-        keras.utils.set_random_seed(seed)
+        backends.set_seed(seed)
         model = _model(params, data)
         _fit(model, params, data, data.train, None, result.best_epoch, verbose=verbose)
     values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
@@ -159,7 +158,7 @@ def _fit(
         stop = keras.callbacks.EarlyStopping(monitor=metric, mode=mode, patience=patience)
         callbacks.append(stop)
     labels = labels_for(train.y, params, data)
-    rows = batches(train.x, labels, int(params["batch_size"]))
+    rows = backends.batches(train.x, labels, int(params["batch_size"]))
     _build_compiled(model, train.x[:2], labels[:2])  # after `batches`: its shuffle's seed
     history = model.fit(**rows, epochs=epochs, callbacks=callbacks, verbose=verbose)
     _check_finite(history.history)
@@ -172,26 +171,11 @@ def _build_compiled(model: keras.Model, x, y: np.ndarray) -> None:
     makes TensorFlow trace it twice (IMDB 16-16, 4 epochs: fit in 0.65 s instead of 0.85 s).
     Leaves the metrics at zero, as `fit` finds them."""
     if not isinstance(x, np.ndarray):
-        x = sparse_tensor(x)
+        x = backends.sparse_input(x)
     predicted = model(x, training=False)
     model.compute_loss(x=x, y=y, y_pred=predicted)
     model.compute_metrics(x, y, predicted)
     model.reset_metrics()
-
-
-def batches(x, y: np.ndarray, batch_size: int) -> dict[str, Any]:
-    """`fit`'s inputs. Sparse rows (bags of words) go as one SparseTensor through tf.data,
-    which shuffles the rows each epoch and batches them in C++: Keras' adapter for scipy
-    matrices converts every batch in Python (an IMDB seed-recipe fit: 4.3 s against 3.1 s,
-    bench/results/latest.md). The shuffle follows Keras' global seed, so a seeded trial
-    repeats. Dense rows (tables, token ids) stay with Keras' own array adapter."""
-    if isinstance(x, np.ndarray):
-        return {"x": x, "y": y, "batch_size": batch_size}
-    import tensorflow as tf
-
-    rows = tf.data.Dataset.from_tensor_slices((sparse_tensor(x, keep=True), y))
-    shuffled = rows.shuffle(x.shape[0], reshuffle_each_iteration=True)
-    return {"x": shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE), "shuffle": False}
 
 
 def _mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -224,7 +208,7 @@ def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarr
 
 
 def _model(params: dict[str, Any], data: Dataset) -> keras.Model:
-    sparse = not isinstance(data.train.x, np.ndarray)
+    sparse = not isinstance(data.train.x, np.ndarray) and backends.takes_sparse_input()
     return build_model(params, data.task, data.n_features, data.n_classes, sparse=sparse)
 
 
@@ -290,15 +274,3 @@ class _EpochReporter(keras.callbacks.Callback):
         if self.hook is not None and self.hook(epoch, dict(logs or {})):
             self.stopped = True
             self.model.stop_training = True
-
-
-def configure_devices() -> str:
-    """Use a GPU when TensorFlow sees one (memory growth on), else the CPU; returns which."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        # RuntimeError: already initialised, so growth was set earlier in this process
-        with contextlib.suppress(RuntimeError):
-            tf.config.experimental.set_memory_growth(gpu, True)
-    return f"GPU x{len(gpus)}" if gpus else "CPU"

@@ -104,7 +104,7 @@ def test_eager_evaluation_matches_keras_evaluate_even_when_overconfident(loss):
 
 
 def test_sparse_rows_are_shuffled_each_epoch_and_repeat_with_the_seed():
-    from pipeline.training import batches
+    from pipeline.backends import batches
 
     x = sp.random(10, 6, density=0.5, format="csr", random_state=0, dtype="float32")
     x.data[:] = np.arange(1, x.nnz + 1)
@@ -163,20 +163,20 @@ def test_sparse_first_layer_matches_keras_dense_and_loads_back(tmp_path):
 def test_a_csr_matrix_becomes_a_sparse_tensor_once_while_it_lives():
     import gc
 
-    from pipeline import evaluation
+    from pipeline import backends, evaluation
 
     x = sp.random(20, 7, density=0.3, format="csr", dtype="float32", random_state=4)
+    key = (id(x), "tensorflow")
     assert evaluation.sparse_tensor(x) is not evaluation.sparse_tensor(x)  # not kept
-    assert id(x) not in evaluation._TENSORS
+    assert key not in backends._KEPT
     first = evaluation.sparse_tensor(x, keep=True)
     assert evaluation.sparse_tensor(x, keep=True) is first  # kept: not converted again
     dense = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(first))
     np.testing.assert_array_equal(dense, x.toarray())
-    key = id(x)
-    assert key in evaluation._TENSORS
+    assert key in backends._KEPT
     del x
     gc.collect()
-    assert key not in evaluation._TENSORS  # dropped with its matrix
+    assert key not in backends._KEPT  # dropped with its matrix
 
 
 def test_sparse_rows_scored_once_go_through_the_model_a_chunk_at_a_time(monkeypatch):
@@ -214,7 +214,8 @@ def test_a_sparse_model_is_never_jit_compiled_a_dense_one_may_be():
     all support it, through the same check as setting it to True here."""
     import warnings
 
-    from pipeline.training import _build_compiled, batches
+    from pipeline.backends import batches
+    from pipeline.training import _build_compiled
 
     x = sp.random(64, 30, density=0.2, format="csr", dtype="float32", random_state=0)
     y = (np.arange(64) % 2).astype("float32")

@@ -41,6 +41,7 @@ def test_plans_pickle_whole(tiny_data, stores, tmp_path):
         "sampler": "tpe",
         "pruner": "median",
         "objectives": "accuracy",
+        "backend": "tensorflow",
     }
     table = search.reproduce_plan(str(table_file(tmp_path)), seeds=2)
     assert pickle.loads(pickle.dumps(table)) == table
@@ -204,7 +205,7 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
 
         def start(self):
             handed.append(pickle.dumps((self.target, self.args)))
-            _, (work, arguments, _threads, _gpu) = pickle.loads(handed[-1])
+            _, (work, arguments, _threads, _gpu, _backend) = pickle.loads(handed[-1])
             try:
                 work(*arguments)
                 self.exitcode = 0
@@ -223,8 +224,9 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
         outcome = search.run(plan)
     assert len(handed) == 2
     for index, payload in enumerate(handed):
-        entry, (target, arguments, _, _) = pickle.loads(payload)
+        entry, (target, arguments, _, _, backend) = pickle.loads(payload)
         assert (entry, target) == (workers._entry, runner.work_in_process)
+        assert backend == plan.backend == "tensorflow"  # set before the worker imports Keras
         assert [type(a) for a in arguments] == [Plan, Slot]
         got, slot = arguments
         assert (slot.index, slot.quota, slot.parent_run_id) == (index, 1, outcome.parent_run_id)

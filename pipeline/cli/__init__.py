@@ -60,6 +60,21 @@ def _logging(verbose: bool, tensorflow: bool = True) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
+Backend = Annotated[
+    str | None,
+    typer.Option(help="Keras backend: tensorflow (default), jax or torch (or KERAS_BACKEND)."),
+]
+
+
+def _backend(option: str | None) -> str:
+    """The Keras backend this command trains on, selected before anything imports Keras."""
+    from pipeline import backends
+
+    name = backends.chosen(option)
+    backends.select(name)
+    return name
+
+
 TextCol = Annotated[str | None, typer.Option(help="csv:PATH: the text column (a text dataset).")]
 LabelCol = Annotated[str | None, typer.Option(help="csv:PATH: the label column.")]
 FeatureCols = Annotated[

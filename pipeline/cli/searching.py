@@ -13,11 +13,13 @@ import yaml
 from pipeline import settings, spaces, stopping
 from pipeline.cli import (
     DATASET_HELP,
+    Backend,
     FeatureCols,
     KFolds,
     LabelCol,
     Task,
     TextCol,
+    _backend,
     _logging,
     _write,
     app,
@@ -85,9 +87,11 @@ def search(
     feature_cols: FeatureCols = None,
     task: Task = None,
     k_folds: KFolds = None,
+    backend: Backend = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
-    _logging(verbose, tensorflow=workers == 1)  # first: quiets TensorFlow's import
+    backend = _backend(backend)  # first: before anything imports Keras
+    _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
     from pipeline import search, summary
 
     options = search.SearchOptions(
@@ -107,6 +111,7 @@ def search(
         objective,
         warm_start=tuple(warm_start or ()),
         csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
+        backend=backend,
     )
     plan = search.search_plan(options)
     stopping.install()
@@ -169,14 +174,18 @@ def train(
     feature_cols: FeatureCols = None,
     task: Task = None,
     k_folds: KFolds = None,
+    backend: Backend = None,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
-    _logging(verbose)  # first: quiets TensorFlow's import
+    backend = _backend(backend)  # first: before anything imports Keras
+    _logging(verbose, tensorflow=backend == "tensorflow")
     from pipeline import search
 
     overrides = parse_assignments(assignments or [])
     csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
-    plan = search.train_plan(dataset, overrides, space, seed, tracking_uri, verbose, csv)
+    plan = search.train_plan(
+        dataset, overrides, space, seed, tracking_uri, verbose, csv, backend=backend
+    )
     try:
         run_id, result = search.train_once(plan)
     except search.TrainingDiverged as error:  # a valid value that trains badly: exit 1
@@ -200,12 +209,16 @@ def reproduce(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
+    backend: Backend = None,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
-    _logging(verbose, tensorflow=workers == 1)  # first: quiets TensorFlow's import
+    backend = _backend(backend)  # first: before anything imports Keras
+    _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
     from pipeline import search
 
-    plan = search.reproduce_plan(table, seeds, study, storage, tracking_uri, verbose, workers)
+    plan = search.reproduce_plan(
+        table, seeds, study, storage, tracking_uri, verbose, workers, backend=backend
+    )
     stopping.install()
     try:
         _, text = search.reproduce(plan)

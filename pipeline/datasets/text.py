@@ -72,7 +72,7 @@ def vectorizer(settings: TextSettings, vocabulary: list[str] | None = None):
         reserved = 1  # "[UNK]"
         mode = {"tf_idf": "count", "nb": "multi_hot"}.get(settings.output_mode)
         arguments = {"ngrams": settings.ngrams, "output_mode": mode or settings.output_mode}
-        arguments["sparse"] = True
+        arguments["sparse"] = keras.backend.backend() == "tensorflow"  # only there
     if vocabulary is None:
         return keras.layers.TextVectorization(max_tokens=settings.max_tokens, **arguments)
     return keras.layers.TextVectorization(vocabulary=list(vocabulary)[reserved:], **arguments)
@@ -81,7 +81,7 @@ def vectorizer(settings: TextSettings, vocabulary: list[str] | None = None):
 def transform_with(layer, texts: list[str], output_mode: str):
     """Texts through an adapted layer: CSR bags of words, or int32 token ids."""
     if output_mode == "int":
-        return _in_chunks(lambda part: np.asarray(layer(part), "int32"), texts)
+        return _in_chunks(lambda part: _numpy(layer(part)).astype("int32"), texts)
     return _transform(layer, texts)
 
 
@@ -164,7 +164,17 @@ def _transform(layer, texts: list[str]) -> sp.csr_matrix:
     return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, width), "float32")
 
 
+def _numpy(tensor) -> np.ndarray:
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def _to_csr(tensor, width: int) -> sp.csr_matrix:
+    """A chunk of bags of words as CSR: from TensorFlow's SparseTensor, or (on the other
+    backends, where TextVectorization gives dense rows) from a dense array."""
+    if not hasattr(tensor, "indices"):
+        return sp.csr_matrix(_numpy(tensor).astype("float32"), shape=(len(tensor), width))
     indices = tensor.indices.numpy()
     values = tensor.values.numpy().astype("float32")
     shape = (int(tensor.dense_shape[0]), width)

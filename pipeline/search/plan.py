@@ -102,6 +102,7 @@ class Plan:
     heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
     verbose: bool = False
     parent_params: dict[str, Any] = field(default_factory=dict)
+    backend: str = "tensorflow"  # Keras' backend, set in every process before Keras starts
 
     @property
     def kind(self) -> str:
@@ -115,7 +116,7 @@ class Plan:
     @property
     def tags(self) -> dict[str, str]:
         """Tags of the parent run and of every trial run."""
-        tags = {tracking.STUDY: self.study, "pruner": self.pruner}
+        tags = {tracking.STUDY: self.study, "pruner": self.pruner, tracking.BACKEND: self.backend}
         return tags | self.trials.tags(self.objectives)
 
     @property
@@ -135,6 +136,7 @@ class TrainPlan:
     seed: int
     tracking: str
     verbose: bool = False
+    backend: str = "tensorflow"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import datasets, metrics, params, settings, spaces, tables
+from pipeline import backends, datasets, metrics, params, settings, spaces, tables
 from pipeline.errors import UserError
 from pipeline.search import studies, workers
 from pipeline.search.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
@@ -38,6 +38,7 @@ class SearchOptions:
     objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
     warm_start: tuple[str, ...] = ()  # seed tables, or study:NAME (its best trials)
     csv: datasets.CsvOptions | None = None  # how to read a csv: dataset
+    backend: str | None = None  # Keras' backend (None: KERAS_BACKEND, else TensorFlow)
 
 
 def search_plan(options: SearchOptions) -> Plan:
@@ -74,6 +75,7 @@ def search_plan(options: SearchOptions) -> Plan:
         workers=options.workers,
         heartbeat=options.heartbeat,
         verbose=options.verbose,
+        backend=backends.chosen(options.backend),
         parent_params={
             "dataset": spec.name,
             "space": str(path),
@@ -97,6 +99,7 @@ def reproduce_plan(
     tracking_uri: str | None = None,
     verbose: bool = False,
     n_workers: int = 1,
+    backend: str | None = None,
 ) -> Plan:
     """A grid study that trains every row of a seed table `seeds` times."""
     specs: dict[str, datasets.Spec] = {}
@@ -120,6 +123,7 @@ def reproduce_plan(
         (metrics.task_metric(spec.task),),
         workers=n_workers,
         verbose=verbose,
+        backend=backends.chosen(backend),
         parent_params={
             "table": seed_table.name,
             "dataset": spec.name,
@@ -180,6 +184,7 @@ def train_plan(
     tracking_uri: str | None = None,
     verbose: bool = False,
     csv: datasets.CsvOptions | None = None,
+    backend: str | None = None,
 ) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `overrides`."""
     spec = datasets.resolve(dataset, csv)
@@ -188,7 +193,8 @@ def train_plan(
     base = spaces.load(find_space(spec, space), task=spec.task)
     config = spaces.configuration("arguments", "", dict(base.defaults), overrides, spec.task)
     values = params.for_family(config)
-    return TrainPlan(spec, values, seed, settings.tracking_uri(tracking_uri), verbose)
+    uri = settings.tracking_uri(tracking_uri)
+    return TrainPlan(spec, values, seed, uri, verbose, backends.chosen(backend))
 
 
 def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:

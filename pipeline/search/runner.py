@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from pipeline import datasets, metrics, quiet, report, stopping, tracking
+from pipeline import backends, datasets, metrics, report, stopping, tracking
 from pipeline.errors import UserError
 from pipeline.search import liveness, studies, workers
 from pipeline.search.objective import DataCache, Objective
@@ -104,7 +104,8 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         if plan.workers > 1:
             shares = workers.quotas(slot.quota, plan.workers)
             slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
-            codes = workers.run(work_in_process, [(plan, s) for s in slots], progress)
+            arguments = [(plan, s) for s in slots]
+            codes = workers.run(work_in_process, arguments, progress, backend=plan.backend)
             _run_leftovers(study, plan, slot, codes, progress, data, tracker)
         else:
             work(study, plan, slot, progress, data, tracker)
@@ -156,14 +157,13 @@ def work(
 ) -> None:
     """Run trials until this slot's quota or the study's `n_trials` is reached (`data`,
     `tracker`: the invocation's own, in its process; a worker process makes its own)."""
-    if not plan.verbose:  # a parent that handed trials to workers has not imported it yet
-        quiet.import_tensorflow()
-    from pipeline.training import configure_devices  # deferred: after TensorFlow is quieted
+    # a parent that handed trials to workers has not started its backend yet
+    backends.start(plan.backend, quiet=not plan.verbose)
 
     cache = DataCache(plan.dataset, data)
     best = BestModel(Path(slot.folder), slot.index, minimizes(plan))
     tracker = tracker or tracking.Tracker(plan.stores.tracking)
-    objective = Objective(plan, cache, tracker, slot, best, configure_devices())
+    objective = Objective(plan, cache, tracker, slot, best, backends.devices())
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
     # What lives now (TensorFlow, MLflow, the data) lives to the end: leave it out of the

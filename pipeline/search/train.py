@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline import datasets, params, tracking
+from pipeline import backends, datasets, params, tracking
 from pipeline.errors import TrainingDiverged  # noqa: F401  (raised by train_once)
 from pipeline.search.plan import TrainPlan
 from pipeline.search.records import model_summary, trial_metrics, write_trial_files
@@ -16,12 +16,15 @@ def train_once(plan: TrainPlan):
     """Train the plan's configuration; returns the MLflow run id and the training result.
     The run is closed whatever happens: FAILED for an error (a diverged training raises
     `TrainingDiverged` after closing it), KILLED for Ctrl-C."""
-    from pipeline.training import configure_devices, train_and_evaluate
+    from pipeline.training import train_and_evaluate
+
+    backends.start(plan.backend, quiet=not plan.verbose)
 
     data = datasets.load_dataset(plan.dataset, params.data_options(plan.params))
     tracker = tracking.Tracker(plan.tracking)
     experiment_id = tracker.experiment(plan.dataset.name)
-    tags = {tracking.KIND: "train", tracking.DEVICE: configure_devices()}
+    tags = {tracking.KIND: "train", tracking.DEVICE: backends.devices()}
+    tags[tracking.BACKEND] = plan.backend
     run_id = tracker.start_run(experiment_id, "train", tags=tags)
     try:
         tracker.log_params(run_id, params.describe_params(plan.params) | {"seed": plan.seed})

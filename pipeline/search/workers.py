@@ -14,11 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import quiet, stopping
+from pipeline import backends, stopping
 
 
 def run(
-    target: Callable, argument_lists: Sequence[tuple], progress: Callable[[], None]
+    target: Callable,
+    argument_lists: Sequence[tuple],
+    progress: Callable[[], None],
+    backend: str = "tensorflow",
 ) -> list[int]:
     """Call `target(*arguments)` in one process per argument list (spawned, never forked:
     TensorFlow state does not fork); wait for them while calling `progress()`, and stop them
@@ -29,7 +32,7 @@ def run(
     procs = [
         context.Process(
             target=_entry,
-            args=(target, arguments, threads, gpus[i % len(gpus)] if gpus else None),
+            args=(target, arguments, threads, gpus[i % len(gpus)] if gpus else None, backend),
             name=f"pipeline-worker-{i}",
         )
         for i, arguments in enumerate(argument_lists)
@@ -48,16 +51,13 @@ def run(
     return [proc.exitcode for proc in procs]
 
 
-def _entry(target: Callable, arguments: tuple, threads: int, gpu: str | None) -> None:
-    """A worker process: pin its GPU and threads before TensorFlow starts, then work."""
+def _entry(target: Callable, arguments: tuple, threads: int, gpu: str | None, backend: str) -> None:
+    """A worker process: pin its GPU, its Keras backend and its threads before Keras
+    starts, then work."""
     stopping.install(second_stops_now=False)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    quiet.import_tensorflow()
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    backends.start(backend, threads)
     try:
         target(*arguments)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ RUN_ID_ATTR = "mlflow_run_id"  # the Optuna trial attribute naming its MLflow ru
 # Tags: the study and kind of every run; a trial run's number and Optuna state (RUNNING,
 # COMPLETE, PRUNED, FAIL), its error and worker; a parent run's best and Pareto trials.
 STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
+BACKEND = "backend"  # the Keras backend a run trained on (tensorflow, jax, torch)
 TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
 BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
 WORKERS, ARTIFACTS_ERROR, BEST_MODEL_URI = "workers", "artifacts_error", "best_model_uri"
