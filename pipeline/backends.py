@@ -42,9 +42,6 @@ def chosen(option: str | None = None) -> str:
 def select(name: str) -> None:
     """Train on `name` in this process: before Keras is imported, or with Keras already on
     it (a notebook that imported Keras on another backend must restart its kernel)."""
-    os.environ["KERAS_BACKEND"] = name
-    if name != "tensorflow":  # TensorFlow, if imported to vectorize text, keeps off the GPU
-        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # workers share a GPU
     if "keras" in sys.modules:
         import keras
 
@@ -53,6 +50,9 @@ def select(name: str) -> None:
                 f"Keras is already running on {keras.backend.backend()} in this process, "
                 f"not {name}: set KERAS_BACKEND={name} before importing Keras"
             )
+    os.environ["KERAS_BACKEND"] = name
+    if name == "jax":  # workers share a GPU: no process takes most of its memory up front
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def current() -> str:
