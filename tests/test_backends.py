@@ -72,8 +72,7 @@ def test_an_unknown_backend_is_one_line_and_exit_2(tiny_data, stores):
 @pytest.mark.parametrize("backend", OTHERS)
 def test_trials_on_another_backend_import_no_tensorflow_once_the_data_is_cached(backend, tiny_data):
     datasets.load_dataset("imdb")  # the cache, made here (vectorizing raw text needs TF)
-    code = (
-        """
+    code = """
         import json, sys, tempfile
         from pipeline import backends, datasets
         backends.start(sys.argv[1], threads=1)
@@ -87,9 +86,7 @@ def test_trials_on_another_backend_import_no_tensorflow_once_the_data_is_cached(
                           "backend": backends.current(), "device": backends.devices(),
                           "epochs": result.epochs_run, "test": result.test}))
     """
-        % backend
-    )
-    done = run_python(code, {"PIPELINE_DATA_DIR": str(tiny_data)})
+    done = run_python(code, {"PIPELINE_DATA_DIR": str(tiny_data)}, backend)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["tensorflow"] is False
