@@ -20,6 +20,9 @@ SERVE_PORT ?= 5001
 MODEL ?= imdb
 DASHBOARD_PORT ?= 8080
 PYTEST_ARGS ?=
+# PyTorch's CPU build, which lies on these machines' disk (a plain `torch` pulls a CUDA build
+# of several GB); `make install TORCH=` leaves PyTorch out
+TORCH ?= torch==2.13.0
 
 WORKERS ?= 1
 SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) \
@@ -35,10 +38,10 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,jax]' $(TORCH)
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with its dev extra
+install: $(STAMP) ## Create .venv and install the project, its dev extra, JAX and PyTorch
 
 test: $(STAMP) ## Run the whole test suite (CI runs this)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -89,8 +92,9 @@ clean: ## Remove caches (keeps .venv and mlruns/)
 
 bench: bench-speed bench-search bench-model ## The benchmarks below (~65 min on 2 cores)
 
-bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe (~10 min): bench/results/latest.md
+bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, then each Keras backend (~12 min): bench/results/latest.md, backends.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/backends.py
 
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
 	$(BIN)/python bench/model_serving.py
