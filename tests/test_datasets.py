@@ -145,9 +145,22 @@ def test_cache_is_reused_and_invalidated(tiny_data, tmp_path):
     load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=50)))
     assert len(list(cache.glob("imdb-*.npz"))) == 2  # a changed setting never reuses
     archive = tiny_data / "aclImdb_v1.tar.gz"
-    os.utime(archive, ns=(1, 1))
+    os.utime(archive, ns=(1, 1))  # a copy (another folder, another machine) has a new time
+    load_dataset("imdb")
+    assert len(list(cache.glob("imdb-*.npz"))) == 2  # the same archive: reused
+    archive.write_bytes(archive.read_bytes() + b"\0" * 1024)  # another size: another release
     load_dataset("imdb")
     assert len(list(cache.glob("imdb-*.npz"))) == 3  # a changed archive never reuses
+
+
+def test_the_cache_stands_in_for_an_archive_that_is_not_there(tiny_data, tmp_path):
+    """A machine with the cache but not the archive (nor TensorFlow, to vectorize with)."""
+    first = load_dataset("imdb")
+    (tiny_data / "aclImdb_v1.tar.gz").unlink()
+    again = load_dataset("imdb")
+    assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
+    with pytest.raises(UserError, match=r"imdb: .*aclImdb_v1.tar.gz is not there, and its cache"):
+        load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=50)))
 
 
 def test_unwritable_cache_warns_once_and_loads(tiny_data, tmp_path, monkeypatch):

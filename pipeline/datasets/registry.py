@@ -71,6 +71,11 @@ def cache_file(name: str, location: Path, data_dir: Path, options: DataOptions) 
 def _cached_text(name, location, data_dir, options, make_splits) -> dict:
     path = cache_file(name, location, data_dir, options)
     splits = text.load_splits(path)
+    if splits is None and not location.exists():
+        raise UserError(
+            f"{name}: {location} is not there, and its cache holds no data for {options}; "
+            "put the archive back (vectorizing raw text needs it, and TensorFlow)"
+        )
     if splits is None:
         log.info("vectorizing %s with %s: once per setting, then cached", name, options)
         raw = make_splits()
@@ -281,8 +286,10 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
     data_dir = paths.data_dir()
     if spec.is_user:
         return spec.build(spec.source.path, data_dir, options)
-    location = fetch(spec.source, data_dir)
-    return spec.build(location, data_dir, options)
+    location = spec.source.local(data_dir)
+    if location is None and text.stands_in(data_dir, spec.source.fname):
+        location = data_dir / spec.source.fname  # absent: its cache stands in for it
+    return spec.build(location or fetch(spec.source, data_dir), data_dir, options)
 
 
 def with_options(options: DataOptions, **changes) -> DataOptions:

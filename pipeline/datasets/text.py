@@ -18,7 +18,8 @@ from pipeline import quiet
 
 OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")  # bags of words (the mlp family)
 SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
-CACHE_VERSION = 2  # 2: vocabulary adapted on the training split for every dataset
+CACHE_VERSION = 3  # 2: vocabulary adapted on train only; 3: archives known by name and size
+SOURCES = "sources.json"  # in the cache folder: the size of each archive a cache was made from
 _CHUNK = 2048
 
 
@@ -197,11 +198,54 @@ def cache_dir(data_dir: Path) -> Path:
 
 
 def cache_path(data_dir: Path, dataset: str, source: Path, **settings) -> Path:
-    """A file name that changes whenever the settings, the source file or this code change."""
-    stat = source.stat()
-    key = {"v": CACHE_VERSION, "source": [str(source), stat.st_size, stat.st_mtime_ns], **settings}
+    """A file name that changes whenever the settings, the source or this code change."""
+    key = {"v": CACHE_VERSION, "source": source_identity(data_dir, source), **settings}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     return cache_dir(data_dir) / f"{dataset}-{digest[:16]}.npz"
+
+
+def source_identity(data_dir: Path, source: Path) -> list:
+    """An archive by its name and size: a copy elsewhere (another machine, another folder)
+    keeps its cache, another release or a cut download does not. Recorded in the cache
+    folder, so that the cache alone can stand in for an archive that is not there (a GPU
+    machine without TensorFlow, which vectorizing raw text needs). A folder of files (an
+    unpacked archive, a user's texts) by its path, size and time, as it can change inside."""
+    if source.is_dir():
+        stat = source.stat()
+        return [str(source), stat.st_size, stat.st_mtime_ns]
+    records = _read_sources(data_dir)
+    if source.is_file():
+        size = source.stat().st_size
+        if records.get(source.name) != size:
+            _write_sources(data_dir, records | {source.name: size})
+    elif source.name in records:
+        size = records[source.name]
+    else:
+        raise FileNotFoundError(f"{source} not found, and no cache was made from it")
+    return [source.name, size]
+
+
+def stands_in(data_dir: Path, archive: str) -> bool:
+    """Was a cache made from `archive` (a file name) here, so that it can stand in for it?"""
+    return archive in _read_sources(data_dir)
+
+
+def _read_sources(data_dir: Path) -> dict[str, int]:
+    try:
+        return json.loads((cache_dir(data_dir) / SOURCES).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_sources(data_dir: Path, records: dict[str, int]) -> None:
+    path = cache_dir(data_dir) / SOURCES
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{SOURCES}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(records, sort_keys=True))
+        partial.replace(path)
+    except OSError:
+        pass  # an unwritable cache folder: no cache either (`_write_npz` warns once)
 
 
 def settings_key(settings: TextSettings) -> dict:
