@@ -29,7 +29,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model soak clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-gpu bench-gpu-cpu gpu-kit soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,6 +98,16 @@ bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recip
 
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
 	$(BIN)/python bench/model_serving.py
+
+gpu-kit: $(STAMP) ## What a call to the lent GPU machine carries: py3.12 wheels and IMDB's cache, in .gpu-kit/ (must fit 64 MiB)
+	$(BIN)/python bench/gpu_kit.py
+
+bench-gpu: ## On the lent GPU machine (its python3, no .venv): the kit's wheels, then JAX/PyTorch searches: $$OUT/gpu.md
+	python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu-kit/wheels/*.whl
+	PYTHONPATH=/tmp/site:$(CURDIR) PIPELINE_DATA_DIR=$(CURDIR)/.gpu-kit/data python3 bench/gpu.py --out $${OUT:-bench/results}
+
+bench-gpu-cpu: $(STAMP) ## The same searches on this CPU, as bench-gpu's baseline: bench/results/gpu_cpu.json
+	PIPELINE_DATA_DIR=$(CURDIR)/.gpu-kit/data $(BIN)/python bench/gpu.py --cpu
 
 soak: $(STAMP) ## 4 workers, PostgreSQL, an MLflow server and chaos (~12 min): bench/results/soak.md
 	$(BIN)/python bench/soak.py
