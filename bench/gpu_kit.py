@@ -62,6 +62,9 @@ WHEELS = (
     "python-dotenv",
     "sqlparse",
     "uvicorn",
+    "cryptography",  # MLflow's registry tables
+    "cffi",
+    "pycparser",
 )
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64")
 PLATFORMS += ("manylinux2014_x86_64", "manylinux1_x86_64", "manylinux_2_24_x86_64")

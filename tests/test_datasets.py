@@ -159,6 +159,8 @@ def test_the_cache_stands_in_for_an_archive_that_is_not_there(tiny_data, tmp_pat
     (tiny_data / "aclImdb_v1.tar.gz").unlink()
     again = load_dataset("imdb")
     assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
+    fitted = datasets.fitted_for(datasets.resolve("imdb"))  # what a published model needs
+    assert len(fitted.vocabulary) == again.n_features
     with pytest.raises(UserError, match=r"imdb: .*aclImdb_v1.tar.gz is not there, and its cache"):
         load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=50)))
 
@@ -323,6 +325,8 @@ def test_a_damaged_cache_file_is_rebuilt_with_one_warning(tiny_data, tmp_path):
         again = load_dataset("imdb")
     assert len([w for w in caught if "damaged" in str(w.message)]) == 1
     assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
+    fitted = datasets.fitted_for(datasets.resolve("imdb"))  # what a published model needs
+    assert len(fitted.vocabulary) == again.n_features
     assert registry_cache_files(tmp_path) == [cached.name]  # rewritten whole, no temporaries
 
 

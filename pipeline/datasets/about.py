@@ -10,6 +10,7 @@ from pipeline.datasets import boston, tabular, text
 from pipeline.datasets.archives import fetch
 from pipeline.datasets.registry import (
     Spec,
+    archive,
     boston_rows,
     cache_file,
     load_dataset,
@@ -36,7 +37,7 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     breaks = spec.name == "imdb"  # the IMDB reader replaces "<br />" (imdb.clean)
     if options.text.output_mode == "encoder":
         return Fitted(text=options.text, clean_breaks=breaks)
-    location = spec.source.path if spec.is_user else fetch(spec.source, data_dir)
+    location = spec.source.path if spec.is_user else archive(spec, data_dir)
     path = cache_file(spec.name, location, data_dir, options)
     arrays = text.load_fitted(path)
     if arrays is None:

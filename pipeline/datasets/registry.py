@@ -286,10 +286,16 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
     data_dir = paths.data_dir()
     if spec.is_user:
         return spec.build(spec.source.path, data_dir, options)
+    return spec.build(archive(spec, data_dir), data_dir, options)
+
+
+def archive(spec: Spec, data_dir: Path) -> Path:
+    """A built-in dataset's archive: found, or absent with its cache standing in for it, or
+    downloaded."""
     location = spec.source.local(data_dir)
     if location is None and text.stands_in(data_dir, spec.source.fname):
         location = data_dir / spec.source.fname  # absent: its cache stands in for it
-    return spec.build(location or fetch(spec.source, data_dir), data_dir, options)
+    return location or fetch(spec.source, data_dir)
 
 
 def with_options(options: DataOptions, **changes) -> DataOptions:
