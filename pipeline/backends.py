@@ -8,10 +8,12 @@ to vectorize raw text, which `TextVectorization` needs it for)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
 import random
+import shutil
 import sys
 import weakref
 from typing import Any
@@ -86,6 +88,27 @@ def start(name: str, threads: int | None = None, quiet: bool = True) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
 
 
+def import_tensorflow() -> None:
+    """TensorFlow, quietly, for what needs it on every backend (`TextVectorization`, text
+    encoders). In a JAX or PyTorch process it stays off the GPU, and Keras, told there was
+    no TensorFlow (`_keep_tensorflow_out`), is told there is one now."""
+    from pipeline import quiet
+
+    fresh = "tensorflow" not in sys.modules
+    quiet.import_tensorflow()
+    if os.environ.get("KERAS_BACKEND", DEFAULT) == "tensorflow":
+        return
+    import tensorflow as tf
+
+    if fresh and shutil.which("nvidia-smi"):  # an NVIDIA GPU may be there
+        with contextlib.suppress(RuntimeError):  # already initialised: too late, harmless
+            tf.config.set_visible_devices([], "GPU")
+    if "keras" in sys.modules:
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = None  # asked again: it is there now
+
+
 def _keep_tensorflow_out() -> None:
     """Keras asks whether TensorFlow is installed, importing it to find out, when it saves a
     model on any backend (`serialization_lib`: `tf.available`). A JAX or PyTorch process
@@ -124,8 +147,6 @@ def devices() -> str:
     """Where this process trains: "GPU xN" (TensorFlow: with memory growth on), or "CPU"."""
     name = current()
     if name == "tensorflow":
-        import contextlib
-
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")

@@ -130,3 +130,29 @@ app()
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.output)
     assert len(rows) == 1 and rows[0]["label"] in ("negative", "positive")
+
+
+@pytest.mark.slow
+def test_raw_text_vectorized_on_jax_matches_tensorflow(tiny_data, tmp_path):
+    """A JAX process that meets a new representation vectorizes it with TensorFlow's
+    TextVectorization (dense rows there), into the same bags of words as on TensorFlow."""
+    if not importlib.util.find_spec("jax"):
+        pytest.skip("jax")
+    options = datasets.DataOptions(text=datasets.TextSettings(max_tokens=40, ngrams=2))
+    here = datasets.load_dataset("imdb", options)
+    code = """
+        import sys
+        from pipeline import backends, datasets
+        backends.start("jax")
+        options = datasets.DataOptions(text=datasets.TextSettings(max_tokens=40, ngrams=2))
+        data = datasets.load_dataset("imdb", options)
+        print(backends.current(), data.train.x.nnz)
+    """
+    env = {"PIPELINE_DATA_DIR": str(tiny_data), "PIPELINE_CACHE_DIR": str(tmp_path / "jax")}
+    done = run_python(code, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["jax", str(here.train.x.nnz)]
+    (cached,) = (tmp_path / "jax").glob("imdb-*.npz")
+    there = datasets.text.load_splits(cached)
+    for split in ("train", "val", "test"):
+        assert (there[split][0] != getattr(here, split).x).nnz == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline import quiet
+from pipeline import backends
 
 OUTPUT_MODES = ("multi_hot", "count", "tf_idf", "nb")  # bags of words (the mlp family)
 SEQUENCE_MODES = ("int", "encoder")  # token ids (embedding family), pretrained encoder vectors
@@ -47,7 +47,7 @@ def vectorize(
     of words), an int32 array of token ids, or a float32 array of encoder vectors.
     `labels` (of `train`, 0/1): the naive Bayes weights of output mode "nb". Also returns
     what was fitted: the vocabulary and the per-term weights (idf or naive Bayes ratios)."""
-    quiet.import_tensorflow()  # before Keras: no C++ start-up notes on the user's terminal
+    backends.import_tensorflow()  # before Keras: no C++ start-up notes on the user's terminal
     if settings.output_mode == "encoder":
         return encode(settings.encoder, train, *others), {}
     layer = vectorizer(settings)
@@ -64,6 +64,7 @@ def vectorize(
 def vectorizer(settings: TextSettings, vocabulary: list[str] | None = None):
     """Keras' TextVectorization for these settings; with `vocabulary` (as
     `get_vocabulary()` returned it after `adapt`), ready to use without adapting."""
+    backends.import_tensorflow()  # TextVectorization needs it, on every backend
     import keras  # deferred: importing Keras costs seconds
 
     if settings.output_mode == "int":
