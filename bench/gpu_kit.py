@@ -100,14 +100,12 @@ def pack_imdb_cache(folder: Path) -> int:
 
     from pipeline import datasets
     from pipeline.datasets import registry, text
-    from pipeline.datasets.archives import fetch
 
     datasets.load_dataset("imdb")
     data_dir = registry.paths.data_dir()
-    spec = registry.SPECS["imdb"]
-    built = registry.cache_file(
-        "imdb", fetch(spec.source, data_dir), data_dir, datasets.DataOptions()
-    )
+    spec = datasets.resolve("imdb")
+    where = registry.location(spec, data_dir)
+    built = registry.cache_file(spec, where, data_dir, datasets.DataOptions())
     folder.mkdir(parents=True)
     with np.load(built) as npz:
         arrays = {

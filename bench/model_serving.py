@@ -27,7 +27,7 @@ FAMILIES = {"mlp": ("imdb", 5), "embedding": ("imdb-embedding", 3)}
 def main() -> None:
     from mlflow.tracking import MlflowClient
 
-    from pipeline.datasets import imdb
+    from pipeline.datasets.builtin import imdb
     from pipeline.tracking import models
 
     work = Path(tempfile.mkdtemp(prefix="bench-model-"))

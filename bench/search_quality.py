@@ -167,7 +167,7 @@ def reported_best() -> dict:
 
 def small_text(work: Path, env: dict) -> list[dict]:
     """600 newswires (300 earn, 300 acq) as class folders; --n-trials 2 per seed."""
-    from pipeline.datasets import reuters
+    from pipeline.datasets.builtin import reuters
 
     texts, labels = reuters.read_newswires(
         Path(os.environ["PIPELINE_DATA_DIR"]) / "reuters21578.tar.gz"

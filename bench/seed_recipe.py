@@ -40,7 +40,7 @@ def main() -> None:
     import numpy as np
 
     from pipeline import settings
-    from pipeline.datasets import imdb
+    from pipeline.datasets.builtin import imdb
 
     reviews = imdb.read_reviews(settings.data_dir() / "aclImdb_v1.tar.gz")
     train_texts, train_labels = reviews["train"]

@@ -27,7 +27,7 @@ def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, class
         "task": task,
         "class_names": list(classes),
         "table": None if fitted.table is None else fitted.table.to_json(),
-        "clean_breaks": fitted.clean_breaks,
+        "replacements": [list(pair) for pair in fitted.replacements],
         "text": None if text is None else {**text.__dict__, "encoder": ""},
     }
     if text is not None and text.encoder:
@@ -62,7 +62,9 @@ class Predictor:
         settings = json.loads((folder / SETTINGS).read_text())
         self.task, self.classes = settings["task"], tuple(settings["class_names"])
         self.table = settings["table"] and tabular.Encoding.from_json(settings["table"])
-        self.clean_breaks = settings.get("clean_breaks", False)
+        self.replacements = tuple(tuple(pair) for pair in settings.get("replacements", ()))
+        if settings.get("clean_breaks"):  # a bundle written before datasets declared theirs
+            self.replacements = (("<br />", " "),)
         with np.load(folder / ARRAYS) as arrays:
             self.arrays = {k: arrays[k] for k in arrays.files}
         self.text = None
@@ -113,10 +115,9 @@ class Predictor:
         return self._vectorize(texts_of(inputs))
 
     def _vectorize(self, texts: list[str]):
-        from pipeline.datasets import imdb, text
+        from pipeline.datasets import text
 
-        if self.clean_breaks:
-            texts = [imdb.clean(t) for t in texts]  # as the IMDB reader cleans reviews
+        texts = text.replace_all(texts, self.replacements)  # as the training texts were
         if self.text.output_mode == "encoder":
             return text.encode(self.text.encoder, texts)[0]
         matrix = text.transform_with(self._vectorizer(), texts, self.text.output_mode)

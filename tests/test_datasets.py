@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from pipeline import datasets
 from pipeline.cli import app
-from pipeline.datasets import DataOptions, TextSettings, load_dataset, registry, reuters
-from pipeline.datasets.archives import Source, fetch
+from pipeline.datasets import DataOptions, TextSettings, load_dataset, registry, splits, text
+from pipeline.datasets.archives import Archive, fetch
+from pipeline.datasets.builtin import reuters
 from pipeline.errors import UserError
 from tests.conftest import REUTERS_TOPICS, add_file, make_housing, make_imdb
 
@@ -32,7 +33,7 @@ def test_imdb_splits_follow_the_seed_recipe(tiny_data):
     assert sorted(np.unique(data.train.x.data)) == [1.0]  # multi-hot
     assert data.test.y.sum() == 25  # balanced
     # the validation rows are the first of a seed-113 shuffle of the train reviews
-    order = registry.shuffled(50)
+    order = splits.shuffled(50)
     labels = np.array([0.0] * 25 + [1.0] * 25, dtype="float32")  # sorted: neg then pos
     assert np.array_equal(data.val.y, labels[order[:20]])
     assert np.array_equal(data.train.y, labels[order[20:]])
@@ -51,14 +52,19 @@ def _are_most_frequent(words: set[str], texts: list[str]) -> bool:
 
 
 def test_imdb_vocabulary_is_adapted_on_train_only_and_strips_markup(tiny_data):
-    from pipeline.datasets import imdb
+    from pipeline.datasets.builtin import imdb
 
     reviews = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")
-    assert "<br />" not in reviews["train"][0][0]
+    assert "<br />" in reviews["train"][0][0]  # raw, as in the archive
+    seen = registry.read_texts(registry.resolve("imdb"), tiny_data / "aclImdb_v1.tar.gz", None)
+    assert not any("<br />" in t for part in seen.values() for t in part[0])  # declared
+    reviews = {
+        k: (text.replace_all(t, imdb.DATASET.replacements), y) for k, (t, y) in reviews.items()
+    }
     options = DataOptions(text=TextSettings(max_tokens=8))
     data = load_dataset("imdb", options)
     assert data.n_features == 8  # 7 most frequent words + the out-of-vocabulary slot
-    texts, order = reviews["train"][0], registry.shuffled(50)
+    texts, order = reviews["train"][0], splits.shuffled(50)
     train = [texts[i] for i in order[20:]]  # the 30 training reviews; the first 20 validate
     test = reviews["test"][0]
     counts = Counter(w for t in train for w in _words(t)).most_common()
@@ -101,7 +107,7 @@ def test_boston_split_and_standardization(tiny_data):
     assert np.allclose(data.train.x.mean(axis=0), 0, atol=1e-5)
     assert np.allclose(data.train.x.std(axis=0), 1, atol=1e-4)  # divided by the std
     raw = np.loadtxt(tiny_data / "housing.data")
-    order = registry.shuffled(60)
+    order = splits.shuffled(60)
     assert np.allclose(data.test.y, raw[order[48:], 13])
 
 
@@ -244,9 +250,10 @@ def test_download_from_origin_when_absent(tmp_path, monkeypatch):
     remote = tmp_path / "remote"
     remote.mkdir()
     make_housing(remote)
-    spec = registry.SPECS["boston_housing"]
-    source = replace(spec.source, origin=(remote / "housing.data").as_uri())
-    monkeypatch.setitem(registry.SPECS, "boston_housing", replace(spec, source=source))
+    declared = registry.declared()
+    boston = declared["boston_housing"]
+    source = replace(boston.source, origin=(remote / "housing.data").as_uri())
+    monkeypatch.setitem(declared, "boston_housing", replace(boston, source=source))
     data_dir = tmp_path / "empty"
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
     assert "will download from file://" in datasets.describe("boston_housing")["source"]
@@ -256,7 +263,7 @@ def test_download_from_origin_when_absent(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_one_clear_error(tmp_path):
-    source = Source("x.tar.gz", (tmp_path / "nowhere" / "x.tar.gz").as_uri())
+    source = Archive("x.tar.gz", (tmp_path / "nowhere" / "x.tar.gz").as_uri())
     with pytest.raises(UserError, match="could not download"):
         fetch(source, tmp_path / "data")
 
@@ -274,6 +281,7 @@ def test_cli_datasets_json(tiny_data):
     assert set(rows["imdb"]) == {
         "name",
         "task",
+        "from",
         "n_train",
         "n_val",
         "n_test",
@@ -283,6 +291,7 @@ def test_cli_datasets_json(tiny_data):
     }
     assert (rows["imdb"]["n_train"], rows["imdb"]["n_val"], rows["imdb"]["n_test"]) == (30, 20, 50)
     assert rows["boston_housing"]["n_features"] == 13
+    assert {row["from"] for row in rows.values()} == {"built in"}
     assert rows["reuters"]["source"].startswith("archive found at")
     again = json.loads(CliRunner().invoke(app, ["datasets", "--json", "imdb"]).output)
     assert again[0]["source"] == "cached"
@@ -291,7 +300,7 @@ def test_cli_datasets_json(tiny_data):
 def test_cli_unknown_dataset_exits_2_listing_known(tiny_data):
     result = CliRunner().invoke(app, ["datasets", "mnist"])
     assert result.exit_code == 2
-    assert "unknown dataset 'mnist'; known datasets: imdb, reuters, boston_housing" in result.output
+    assert "unknown dataset 'mnist'; known datasets: boston_housing, imdb, reuters" in result.output
     assert "Traceback" not in result.output
 
 

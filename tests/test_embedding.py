@@ -12,7 +12,7 @@ import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
 from pipeline import search, spaces
-from pipeline.datasets import DataOptions, TextSettings, load_dataset
+from pipeline.datasets import DataOptions, TextSettings, load_dataset, text
 from pipeline.models import build_model
 from tests.conftest import TINY_SPACE, runs_of, space_file
 
@@ -94,9 +94,10 @@ def test_encoder_vectors_are_the_saved_models_output(tiny_data, encoder):
     options = DataOptions(text=TextSettings(output_mode="encoder", encoder=str(encoder)))
     data = load_dataset("imdb", options)
     assert data.train.x.shape == (30, 3) and data.train.x.dtype == np.float32
-    from pipeline.datasets import imdb
+    from pipeline.datasets.builtin import imdb
 
-    first_test_review = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")["test"][0][0]
+    raw = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")["test"][0][0]
+    (first_test_review,) = text.replace_all([raw], imdb.DATASET.replacements)
     expected = tf.saved_model.load(str(encoder))(tf.constant([first_test_review]))
     assert np.allclose(data.test.x[0], expected.numpy()[0], atol=1e-6)
 

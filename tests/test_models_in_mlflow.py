@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from pipeline import datasets, inference, params, search
 from pipeline.cli import app
-from pipeline.datasets import boston, imdb, reuters
-from pipeline.datasets.registry import TEST_FRACTION, shuffled
+from pipeline.datasets.builtin import boston_housing, imdb, reuters
+from pipeline.datasets.splits import TEST_FRACTION, shuffled, train_test
 from pipeline.tracking import models
 from pipeline.training import train_and_evaluate
 from tests.conftest import TINY_SPACE, _free_port, runs_of, space_file
@@ -39,9 +39,9 @@ def raw_test_split(name: str, data_dir: Path):
         texts, labels = reuters.read_newswires(data_dir / "reuters21578.tar.gz")
         rows = shuffled(len(texts))[int(len(texts) * (1 - TEST_FRACTION)) :]
         return [texts[i] for i in rows], labels[rows]
-    x, y = boston.read_rows(data_dir / "housing.data")
-    rows = shuffled(len(x))[int(len(x) * (1 - TEST_FRACTION)) :]
-    return pd.DataFrame(x[rows], columns=boston.COLUMNS[:-1]), y[rows]
+    table = boston_housing.read_table(data_dir / "housing.data")
+    rows = train_test(len(table.labels))[1]
+    return table.features.iloc[rows].astype(float), table.targets()[rows]
 
 
 @pytest.mark.parametrize(

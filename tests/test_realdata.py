@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.datasets import describe, imdb, load_dataset, reuters
+from pipeline.datasets import describe, load_dataset
+from pipeline.datasets.builtin import imdb, reuters
 
 pytestmark = pytest.mark.realdata
 

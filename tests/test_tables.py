@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from pipeline import datasets, inference
 from pipeline.cli import app
-from pipeline.datasets import CsvOptions, boston, registry, tabular
+from pipeline.datasets import CsvOptions, splits, tabular
+from pipeline.datasets.builtin import boston_housing
 from pipeline.errors import UserError
 from pipeline.training import train_and_evaluate
 from tests.conftest import runs_of, space_file
@@ -51,14 +52,14 @@ def test_numbers_are_filled_and_standardized_and_strings_one_hot_from_train(tmp_
         f"{path}: 4 missing feature values (numbers: the training median; strings: a "
         "category of their own)"
     ]
-    assert spec.task == "regression" and spec.default_space == "table"
+    assert spec.task == "regression" and spec.default_spaces == ("table",)
     data = datasets.load_dataset(spec)
     # the Boston split (a seeded fifth for test), then a held-out fifth of train
     assert (len(data.train), len(data.val), len(data.test), data.k_folds) == (39, 9, 12, 0)
     encoding = datasets.fitted_for(spec).table
     rooms, age, town, band = encoding.columns
     assert (rooms.kind, town.kind, band.kind) == ("numeric", "categorical", "categorical")
-    train_rows = registry.shuffled(60)[:48][9:]
+    train_rows = splits.shuffled(60)[:48][9:]
     raw = pd.to_numeric(frame["rooms"].iloc[train_rows].replace("", np.nan))
     assert rooms.fill == pytest.approx(raw.median())
     assert rooms.mean == pytest.approx(raw.fillna(raw.median()).mean())
@@ -102,15 +103,15 @@ def test_the_task_comes_from_the_label_column(tmp_path, label, options, task, cl
 
 
 def test_housing_as_a_csv_is_boston_housing(real_data, tmp_path):
-    x, y = boston.read_rows(real_data / "housing.data")
+    table = boston_housing.read_table(real_data / "housing.data")
     path = tmp_path / "houses.csv"
-    pd.DataFrame(np.column_stack([x, y]), columns=boston.COLUMNS).to_csv(path, index=False)
+    table.features.assign(MEDV=table.labels).to_csv(path, index=False)
     mine = datasets.load_dataset(datasets.resolve(f"csv:{path}", CsvOptions(label_col="MEDV")))
     theirs = datasets.load_dataset("boston_housing")
     assert (len(mine.train), len(mine.test), mine.k_folds) == (404, 102, 4)
     assert mine.task == theirs.task == "regression"
     assert np.array_equal(mine.test.y, theirs.test.y)
-    assert np.allclose(mine.train.x, theirs.train.x, atol=1e-4)  # float64 vs float32 stats
+    assert np.array_equal(mine.train.x, theirs.train.x)  # one path for every table
     values = {"units": [32], "loss": "mse", "epochs": 15, "batch_size": 32, "learning_rate": 0.003}
     a = train_and_evaluate(values, mine, seed=0, keep_best=True).test["test_mae"]
     b = train_and_evaluate(values, theirs, seed=0, keep_best=True).test["test_mae"]
@@ -199,7 +200,7 @@ def test_the_table_bundle_predicts_what_the_trial_scored(tmp_path):
     fitted = datasets.fitted_for(spec)
     bundle = inference.save_bundle(tmp_path / "b", tmp_path / "m.keras", fitted, "regression", ())
     raw = pd.read_csv(tmp_path / "h.csv")
-    test = raw.iloc[registry.shuffled(100)[80:]]
+    test = raw.iloc[splits.shuffled(100)[80:]]
     out = inference.Predictor(bundle).predict(test.drop(columns=["price"]))
     mae = np.mean(np.abs(out["value"].to_numpy() - test["price"].to_numpy()))
     assert mae == pytest.approx(result.test["test_mae"], rel=1e-4)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.datasets import CsvOptions, dataset_name, describe, load_dataset, registry
+from pipeline.datasets import CsvOptions, dataset_name, describe, load_dataset, splits
 from pipeline.errors import UserError
 from tests.conftest import runs_of, space_file
 
@@ -46,7 +46,7 @@ def test_folder_without_test_split_is_split_with_the_seed(tmp_path, cache):
     assert data.task == "binary" and data.class_names == ("bad", "good")
     assert data.train.y.dtype == np.float32
     labels = np.array([0] * 20 + [1] * 30)  # classes sorted, files sorted
-    assert np.array_equal(data.test.y, labels[registry.shuffled(50)[:10]])
+    assert np.array_equal(data.test.y, labels[splits.shuffled(50)[:10]])
     assert data.name == f"folder:{(tmp_path / 'reviews').resolve()}"
 
 

@@ -96,7 +96,7 @@ def csv_options(text_col=None, label_col=None, feature_cols=None, task=None, k_f
     return CsvOptions(text_col, label_col, features, task, k_folds)
 
 
-DATASET_HELP = "imdb, reuters, boston_housing, folder:PATH or csv:PATH."
+DATASET_HELP = "A dataset `pipeline datasets` lists, folder:PATH or csv:PATH."
 
 
 def _write(text: str, output: Path | None) -> None:

@@ -1,33 +1,43 @@
-"""Datasets of the seed notebooks, read from their original archives, and the user's own."""
+"""Datasets: the seed notebooks' (read from their original archives), the plugins' and the
+user's own. A dataset is declared once, by its own module (`Declaration`)."""
 
 from pipeline.datasets.about import describe, fitted_for
+from pipeline.datasets.archives import Archive, Bundled, Generated
+from pipeline.datasets.declaration import Declaration
 from pipeline.datasets.registry import (
-    SPECS,
     Spec,
     dataset_name,
+    declared,
     load_dataset,
     resolve,
     resolve_all,
     with_options,
 )
+from pipeline.datasets.tabular import read_table, table_of
 from pipeline.datasets.text import TextSettings
 from pipeline.datasets.types import DataOptions, Dataset, Fitted, Split
 from pipeline.datasets.user import CsvOptions
 
 __all__ = [
-    "SPECS",
+    "Archive",
+    "Bundled",
     "CsvOptions",
-    "Spec",
     "DataOptions",
     "Dataset",
+    "Declaration",
     "Fitted",
+    "Generated",
+    "Spec",
     "Split",
     "TextSettings",
     "dataset_name",
-    "fitted_for",
+    "declared",
     "describe",
+    "fitted_for",
     "load_dataset",
+    "read_table",
     "resolve",
     "resolve_all",
+    "table_of",
     "with_options",
 ]

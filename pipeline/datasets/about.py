@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from pipeline import settings as paths
-from pipeline.datasets import boston, tabular, text
-from pipeline.datasets.archives import fetch
+from pipeline.datasets import text
 from pipeline.datasets.registry import (
     Spec,
-    archive,
-    boston_rows,
     cache_file,
     load_dataset,
+    location,
+    read_table,
     resolve,
     table_rows,
 )
@@ -25,60 +22,61 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     before this was kept is rebuilt once)."""
     options = options or DataOptions()
     data_dir = paths.data_dir()
-    if spec.name == "boston_housing":
-        x, _ = boston.read_rows(fetch(spec.source, data_dir))
-        train = x[boston_rows(len(x))[0]]
-        mean, std = boston.standardization(train)  # as the dataset was standardized
-        fill = np.median(train, axis=0)
-        return Fitted(table=tabular.numeric_encoding(boston.COLUMNS[:-1], fill, mean, std))
-    if spec.table is not None:
-        (train, _, _), _ = table_rows(spec.source, spec.table)
-        return Fitted(table=spec.table.fit(train))
-    breaks = spec.name == "imdb"  # the IMDB reader replaces "<br />" (imdb.clean)
+    where = location(spec, data_dir)
+    if spec.is_table:
+        table = read_table(spec, where)
+        (train, _, _), _ = table_rows(spec, table, where)
+        return Fitted(table=table.fit(train))
+    changes = () if spec.is_user else spec.declaration.replacements
     if options.text.output_mode == "encoder":
-        return Fitted(text=options.text, clean_breaks=breaks)
-    location = spec.source.path if spec.is_user else archive(spec, data_dir)
-    path = cache_file(spec.name, location, data_dir, options)
+        return Fitted(text=options.text, replacements=changes)
+    path = cache_file(spec, where, data_dir, options)
     arrays = text.load_fitted(path)
     if arrays is None:
         path.unlink(missing_ok=True)
         load_dataset(spec, options)
         arrays = text.load_fitted(path) or {}
     vocabulary = tuple(str(v) for v in arrays.get("vocabulary", ()))
-    return Fitted(options.text, vocabulary, arrays.get("weights"), clean_breaks=breaks)
+    return Fitted(options.text, vocabulary, arrays.get("weights"), replacements=changes)
 
 
 def describe(dataset: Spec | str) -> dict:
-    """One row of `pipeline datasets`: sizes of the local data, or the official ones."""
+    """One row of `pipeline datasets`: sizes of the local data, or the declared ones."""
     spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
     data_dir = paths.data_dir()
     mine = spec.is_user
-    location = spec.source.path if mine else spec.source.local(data_dir)
-    row = {"name": spec.name, "task": spec.task}
-    if location is None:
-        n_train, n_val, n_test = spec.sizes
+    found = spec.source.path if mine else spec.source.local(data_dir)
+    row = {"name": spec.name, "task": spec.task, "from": _origin(spec)}
+    if found is None:
+        n_train, n_val, n_test = spec.declaration.sizes
         return row | {
             "n_train": n_train,
             "n_val": n_val,
             "n_test": n_test,
             "n_classes": spec.n_classes,
-            "n_features": spec.n_features,
+            "n_features": spec.declaration.n_features,
             "source": spec.source.describe(data_dir),
         }
-    table = spec.table is not None
-    cached = not table and cache_file(spec.name, location, data_dir, DataOptions()).is_file()
+    cached = not spec.is_table and cache_file(spec, found, data_dir, DataOptions()).is_file()
     data = load_dataset(spec)
-    source = "cached" if cached else f"{'texts' if mine else 'archive'} found at {location}"
+    source = f"texts found at {found}" if mine else spec.source.describe(data_dir)
     row |= {
         "n_train": len(data.train),
         "n_val": len(data.val) if data.val else f"{data.k_folds}-fold",
         "n_test": len(data.test),
         "n_classes": data.n_classes,
         "n_features": data.n_features,
-        "source": source,
+        "source": "cached" if cached else source,
     }
-    if table:  # how each raw column becomes features
-        row["source"] = f"table found at {location}"
+    if spec.is_table:  # how each raw column becomes features
+        row["source"] = f"table found at {found}" if mine else spec.source.describe(data_dir)
         columns = fitted_for(spec).table.columns
         row["features"] = [{"column": c.name, "encoding": c.describe()} for c in columns]
     return row
+
+
+def _origin(spec: Spec) -> str:
+    """Who provides it: this package, a plugin's distribution, or the user."""
+    if spec.is_user:
+        return "your files"
+    return spec.distribution or "built in"

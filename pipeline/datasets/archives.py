@@ -1,7 +1,9 @@
-"""Find a dataset's original archive in the data folder, or download it, and read it safely."""
+"""Where a dataset's data comes from (an archive to download, a file bundled with a package,
+or a function that writes it), and reading archives safely."""
 
 from __future__ import annotations
 
+import importlib.resources
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -12,8 +14,8 @@ from pipeline.errors import UserError
 
 
 @dataclass(frozen=True)
-class Source:
-    """Where a dataset comes from: an archive file name, its official URL, and unpacked forms."""
+class Archive:
+    """An archive to download: its file name, its official URL, and unpacked forms."""
 
     fname: str
     origin: str
@@ -29,14 +31,82 @@ class Source:
                 return data_dir
         return None
 
+    def obtain(self, data_dir: Path) -> Path:
+        return fetch(self, data_dir)
+
     def describe(self, data_dir: Path) -> str:
         found = self.local(data_dir)
         if found is None:
             return f"will download from {self.origin}"
         return f"archive found at {found}"
 
+    def record(self) -> tuple[str, str]:
+        """(MLflow dataset source type, source) of the data a run read."""
+        return "http", self.origin
 
-def fetch(source: Source, data_dir: Path) -> Path:
+
+@dataclass(frozen=True)
+class Bundled:
+    """A file (or folder) shipped inside an installed package, such as a plugin's."""
+
+    package: str
+    resource: str  # a path inside the package
+
+    @property
+    def fname(self) -> str:
+        return Path(self.resource).name
+
+    def local(self, data_dir: Path) -> Path | None:
+        path = Path(str(importlib.resources.files(self.package).joinpath(self.resource)))
+        return path if path.exists() else None
+
+    def obtain(self, data_dir: Path) -> Path:
+        found = self.local(data_dir)
+        if found is None:
+            raise UserError(f"{self.resource} is missing from the package {self.package}")
+        return found
+
+    def describe(self, data_dir: Path) -> str:
+        return f"bundled with {self.package}"
+
+    def record(self) -> tuple[str, str]:
+        return "local", str(self.local(Path()) or self.resource)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A file that a function writes into the data folder the first time it is needed."""
+
+    fname: str
+    make: Callable[[Path], None]  # make(path): write the file (a module-level function)
+
+    def local(self, data_dir: Path) -> Path | None:
+        path = data_dir / self.fname
+        return path if path.exists() else None
+
+    def obtain(self, data_dir: Path) -> Path:
+        path = data_dir / self.fname
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")  # never half a file under its name
+            self.make(partial)
+            partial.replace(path)
+        return path
+
+    def describe(self, data_dir: Path) -> str:
+        found = self.local(data_dir)
+        if found is None:
+            return f"made by {self.make.__module__}.{self.make.__qualname__} when first used"
+        return f"made at {found}"
+
+    def record(self) -> tuple[str, str]:
+        return "code", f"{self.make.__module__}.{self.make.__qualname__}"
+
+
+Source = Archive | Bundled | Generated
+
+
+def fetch(source: Archive, data_dir: Path) -> Path:
     """The local copy of `source`, downloading the archive into `data_dir` when it is absent."""
     found = source.local(data_dir)
     if found is not None:

@@ -321,3 +321,11 @@ def _features(npz, name: str):
         return npz[f"{name}_x"]
     parts = (npz[f"{name}_data"], npz[f"{name}_indices"], npz[f"{name}_indptr"])
     return sp.csr_matrix(parts, shape=tuple(npz[f"{name}_shape"]))
+
+
+def replace_all(texts: list[str], replacements: tuple[tuple[str, str], ...]) -> list[str]:
+    """Texts with each (old, new) replacement made, in order: a dataset's peculiarities
+    (IMDB's "<br />" tags), made alike when training and when predicting."""
+    for old, new in replacements:
+        texts = [t.replace(old, new) for t in texts]
+    return texts

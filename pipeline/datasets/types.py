@@ -51,7 +51,7 @@ class Fitted:
     vocabulary: tuple[str, ...] = ()  # as TextVectorization.get_vocabulary() returns it
     weights: np.ndarray | None = None  # per term: idf (tf_idf) or naive Bayes ratio (nb)
     table: tabular.Encoding | None = None  # tables: each raw column's encoding, in order
-    clean_breaks: bool = False  # texts had their "<br />" replaced (IMDB reviews)
+    replacements: tuple[tuple[str, str], ...] = ()  # made in raw texts before vectorizing
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,4 @@ class DataOptions:
     """Everything that changes the features; later searches vary these."""
 
     text: text.TextSettings = text.TextSettings()
-    with_title: bool = False  # reuters: prepend the headline to the body (not the seeds' text)
-    k_folds: int = 4  # boston_housing
+    with_title: bool = False  # texts with a headline (newswires): prepend it to the body

@@ -12,12 +12,12 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 from pipeline.datasets import text
+from pipeline.datasets.splits import Texts  # texts and class indices
 from pipeline.datasets.tabular import TASKS
 from pipeline.errors import UserError
 
 log = logging.getLogger("pipeline")
 KINDS = ("folder", "csv")
-Texts = tuple[list[str], np.ndarray]  # texts and class indices
 
 
 @dataclass(frozen=True)

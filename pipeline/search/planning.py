@@ -198,8 +198,14 @@ def train_plan(
 
 
 def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:
-    """`--space`: a file, or a name in search_spaces/; by default the dataset's own."""
-    path = spaces.resolve(str(space or spec.default_space), settings.search_spaces_dir())
+    """`--space`: a file, or a name in search_spaces/; by default the dataset's own, else
+    the generic one of its kind (text or table)."""
+    folder = settings.search_spaces_dir()
+    if space is None:
+        found = [spaces.resolve(name, folder) for name in spec.default_spaces]
+        path = next((p for p in found if p.is_file()), found[-1])
+    else:
+        path = spaces.resolve(str(space), folder)
     if not path.is_file():
         raise UserError(f"search space {path} not found")
     return path

@@ -52,8 +52,9 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
 
     value = (metrics.val_metric(task), about["value"], minimize)
     run_id = trial.user_attrs[tracking.RUN_ID_ATTR]
+    plugin = (plan.dataset.distribution,) if plan.dataset.distribution else ()
     uri = models.log_model(
-        plan.stores.tracking, run_id, bundle, example_input(fitted), plan.study, value
+        plan.stores.tracking, run_id, bundle, example_input(fitted), plan.study, value, plugin
     )
     log.info("best model (trial %d) registered as %s", trial.number, uri)
     return uri

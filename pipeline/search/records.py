@@ -62,14 +62,14 @@ class TrialRecorder:
 def dataset_inputs(spec, options, data) -> list[dict[str, str]]:
     """The splits a trial read, as MLflow dataset inputs: the dataset's name and source, and
     a digest of its representation (one digest per vocabulary, n-grams, output mode...)."""
-    source = str(spec.source.path) if spec.is_user else spec.source.origin
+    source_type, source = ("local", str(spec.source.path)) if spec.is_user else spec.source.record()
     splits = {"train": data.train, "validation": data.val, "test": data.test}
     key = json.dumps([spec.name, repr(options), {k: len(s or ()) for k, s in splits.items()}])
     return [
         {
             "name": spec.name,
             "digest": hashlib.sha256(f"{key}{context}".encode()).hexdigest()[:8],
-            "source_type": "local" if spec.is_user else "http",
+            "source_type": source_type,
             "source": source,
             "profile": json.dumps({"rows": len(split), "features": int(split.x.shape[1])}),
             "context": context,

@@ -50,10 +50,12 @@ def log_model(
     example: pd.DataFrame,
     study: str,
     value: tuple[str, float, bool],
+    requirements: tuple[str, ...] = (),
 ) -> str | None:
     """Log the bundle as a pyfunc model on `run_id` and register it; the new version takes
-    the champion alias when its validation value beats the champion's. Returns the model
-    URI (`models:/NAME/VERSION`), or None where the store has no model registry."""
+    the champion alias when its validation value beats the champion's. `requirements`:
+    pip requirements beyond the usual (the plugin that brought the dataset). Returns the
+    model URI (`models:/NAME/VERSION`), or None where the store has no model registry."""
     from pipeline.inference import Predictor
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -77,7 +79,7 @@ def log_model(
             code_paths=[str(PACKAGE)],
             signature=signature,
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=[*_requirements(), *requirements],
         )
     try:
         version = mlflow.register_model(info.model_uri, name, await_registration_for=60)

@@ -1,4 +1,6 @@
-"""IMDB movie reviews (Maas et al. 2011) from the original aclImdb archive."""
+"""IMDB movie reviews (Maas et al. 2011) from the original aclImdb archive: the seed recipe
+trains on 15,000 reviews, validates on 10,000 and tests on 25,000. `DATASET`, at the end,
+declares it."""
 
 from __future__ import annotations
 
@@ -8,21 +10,32 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.datasets.archives import Source, read_tar
+from pipeline.datasets import splits
+from pipeline.datasets.archives import Archive, read_tar
+from pipeline.datasets.declaration import Declaration
+from pipeline.datasets.types import DataOptions
 from pipeline.errors import UserError
 
-SOURCE = Source(
-    fname="aclImdb_v1.tar.gz",
-    origin="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-    unpacked=("aclImdb/train/pos/*.txt",),
-)
-CLASS_NAMES = ("negative", "positive")
 EXPECTED = "aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, the same number in each folder"
 _REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 
 
+def seed_splits(location: Path, options: DataOptions) -> dict[str, splits.Texts]:
+    """The seed notebooks' split: the first 10,000 of a seed-113 shuffle of the training
+    reviews validate (2/5 of a smaller archive), the official test reviews test."""
+    reviews = read_reviews(location)
+    texts, labels = reviews["train"]
+    order = splits.shuffled(len(texts))
+    n_val = min(10_000, len(texts) * 2 // 5)
+    return {
+        "train": splits.take(texts, labels, order[n_val:]),
+        "val": splits.take(texts, labels, order[:n_val]),
+        "test": reviews["test"],
+    }
+
+
 def read_reviews(location: Path) -> dict[str, tuple[list[str], np.ndarray]]:
-    """{"train"|"test": (texts, labels)} in a fixed order (split, label, review id)."""
+    """{"train"|"test": (raw texts, labels)} in a fixed order (split, label, review id)."""
     found = _read_files(location)
     _check(location, found)
     out = {}
@@ -30,7 +43,7 @@ def read_reviews(location: Path) -> dict[str, tuple[list[str], np.ndarray]]:
         rows = sorted(
             (label, int(rid), text) for (s, label, rid), text in found.items() if s == split
         )
-        texts = [clean(text) for _, _, text in rows]
+        texts = [text for _, _, text in rows]
         labels = np.array([label for label, _, _ in rows], dtype="float32")
         out[split] = (texts, labels)
     return out
@@ -61,5 +74,17 @@ def _check(location: Path, found: dict) -> None:
         )
 
 
-def clean(text: str) -> str:
-    return text.replace("<br />", " ")
+DATASET = Declaration(
+    name="imdb",
+    task="binary",
+    source=Archive(
+        fname="aclImdb_v1.tar.gz",
+        origin="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        unpacked=("aclImdb/train/pos/*.txt",),
+    ),
+    texts=seed_splits,
+    class_names=("negative", "positive"),
+    sizes=(15_000, 10_000, 25_000),
+    n_features=10_000,
+    replacements=(("<br />", " "),),  # the reviews' line breaks are HTML tags
+)
