@@ -29,7 +29,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-gpu bench-gpu-cpu gpu-kit soak clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,11 +90,14 @@ dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_POR
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-model ## The benchmarks below (~65 min on 2 cores)
+bench: bench-speed bench-search bench-model bench-custom ## The benchmarks below (~70 min on 2 cores)
 
 bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, then each Keras backend (~12 min): bench/results/latest.md, backends.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/backends.py
+
+bench-custom: $(STAMP) ## Your own model: a Conv1D (examples/imdb_cnn.py) vs the MLP, 20 IMDB trials each (~4 min): bench/results/custom_model.md
+	$(BIN)/python bench/custom_model.py
 
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
 	$(BIN)/python bench/model_serving.py

@@ -45,8 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     import optuna
 
-    from pipeline import datasets, search, tracking, training
-    from pipeline.search import objective, records
+    from pipeline import datasets, engine, tracking, training
+    from pipeline.engine import objective, records
 
     for name in MLFLOW:
         _time(tracking.Tracker, name, "mlflow")
@@ -63,10 +63,10 @@ def main() -> None:
         (Path(tmp) / "recipe.yaml").write_text(SPACE + "search: {}\n")
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.environ["PIPELINE_STORAGE"] = f"sqlite:///{tmp}/optuna.db"
-        options = search.SearchOptions(
+        options = engine.SearchOptions(
             "imdb", Path(tmp) / "recipe.yaml", n_trials=args.trials, pruner="none", timeout=None
         )
-        search.run_search(options)
+        engine.run_search(options)
         study = optuna.load_study(study_name=None, storage=os.environ["PIPELINE_STORAGE"])
     later = sorted(study.trials, key=lambda t: t.number)[1:]
     walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in later]

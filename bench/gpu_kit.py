@@ -62,6 +62,7 @@ WHEELS = (
     "python-dotenv",
     "sqlparse",
     "uvicorn",
+    "cloudpickle",  # MLflow's pyfunc models; a notebook's builder function
     "cryptography",  # MLflow's registry tables
     "cffi",
     "pycparser",

@@ -20,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     from pyinstrument import Profiler
 
-    from pipeline import datasets, search
+    from pipeline import datasets, engine
 
     datasets.load_dataset("imdb")  # vectorize (or read the cache) outside the profile
     with tempfile.TemporaryDirectory() as tmp:
@@ -33,8 +33,8 @@ def main() -> None:
         os.environ["PIPELINE_STORAGE"] = f"sqlite:///{tmp}/optuna.db"
         profiler = Profiler()
         profiler.start()
-        search.run_search(
-            search.SearchOptions("imdb", space, n_trials=args.trials, pruner="none", timeout=None)
+        engine.run_search(
+            engine.SearchOptions("imdb", space, n_trials=args.trials, pruner="none", timeout=None)
         )
         profiler.stop()
     text = profiler.output_text(unicode=False, color=False, show_all=False)

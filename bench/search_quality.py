@@ -22,7 +22,7 @@ from pathlib import Path
 
 import optuna
 
-from pipeline.search import studies
+from pipeline.engine import studies
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -4,6 +4,7 @@ everything its features were fitted with on the training split."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -18,8 +19,11 @@ MODEL, SETTINGS, ARRAYS, ENCODER = "model.keras", "preprocessing.json", "fitted.
 TEXT_COLUMN = "text"
 
 
-def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, classes) -> Path:
-    """Write the network and what it needs to read raw input into `folder`."""
+def save_bundle(
+    folder: Path, model_path: Path, fitted: Fitted, task: str, classes, modules=()
+) -> Path:
+    """Write the network and what it needs to read raw input into `folder`. `modules`: the
+    user's code to import before the network loads (its custom layers), shipped beside."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(model_path, folder / MODEL)
     text = fitted.text
@@ -29,6 +33,7 @@ def save_bundle(folder: Path, model_path: Path, fitted: Fitted, task: str, class
         "table": None if fitted.table is None else fitted.table.to_json(),
         "replacements": [list(pair) for pair in fitted.replacements],
         "text": None if text is None else {**text.__dict__, "encoder": ""},
+        "code": list(modules),
     }
     if text is not None and text.encoder:
         shutil.copytree(text.encoder, folder / ENCODER)
@@ -72,6 +77,8 @@ class Predictor:
             raw = settings["text"]
             raw["encoder"] = str(folder / raw["encoder"]) if raw["encoder"] else ""
             self.text = TextSettings(**raw)
+        for module in settings.get("code", ()):  # the user's layers register themselves
+            importlib.import_module(module)
         self.model = keras.models.load_model(
             folder / MODEL, custom_objects=CUSTOM_OBJECTS, compile=False
         )  # inference only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -84,14 +85,35 @@ def steps_per_execution(batch_size: int) -> int:
     return max(1, min(32, 2048 // batch_size))
 
 
-def _features(params: dict[str, Any], n_features: int, sparse: bool):
-    """The input, and what the hidden layers see: the features themselves (bags of words,
-    encoder vectors, tabular rows), or for the embedding family token ids embedded and
-    pooled over the sequence (average pooling skips the padding)."""
-    if params.get("family") != "embedding" or params.get("encoder"):
-        inputs = keras.Input(shape=(n_features,), sparse=sparse, name="features")
-        return inputs, inputs
-    inputs = keras.Input(shape=(n_features,), dtype="int32", name="token_ids")
+def model_input(params: dict[str, Any], n_features: int, sparse: bool) -> keras.KerasTensor:
+    """The network's input: token ids (the embedding family without an encoder, or a
+    builder of the user's that asked for them), else rows of features (bags of words,
+    encoder vectors, table rows), sparse where the data is."""
+    token_ids = params.get("representation") == "token_ids" or (
+        params.get("family") == "embedding" and not params.get("encoder")
+    )
+    if token_ids:
+        return keras.Input(shape=(n_features,), dtype="int32", name="token_ids")
+    return keras.Input(shape=(n_features,), sparse=sparse, name="features")
+
+
+def mlp(params: dict[str, Any], inputs: keras.KerasTensor) -> keras.KerasTensor:
+    """The seeds' network: Dense layers (+ dropout) over the features. Sparse rows meet a
+    SparseDense first."""
+    x = inputs
+    for i, units in enumerate(layer_units(params), start=1):
+        dense = SparseDense if getattr(inputs, "sparse", False) and i == 1 else keras.layers.Dense
+        x = dense(units, activation=params.get("activation", "relu"), name=f"dense_{i}")(x)
+        if params.get("dropout", 0.0) > 0:
+            x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
+    return x
+
+
+def embedding(params: dict[str, Any], inputs: keras.KerasTensor) -> keras.KerasTensor:
+    """Token ids embedded and pooled over the sequence (average pooling skips the padding),
+    then the mlp's Dense layers; with a pretrained encoder, its vectors go to them directly."""
+    if params.get("encoder"):
+        return mlp(params, inputs)
     average = params.get("pooling", "average") == "average"
     x = keras.layers.Embedding(
         int(params["max_tokens"]),
@@ -100,25 +122,36 @@ def _features(params: dict[str, Any], n_features: int, sparse: bool):
         name="embedding",
     )(inputs)
     pooling = keras.layers.GlobalAveragePooling1D if average else keras.layers.GlobalMaxPooling1D
-    return inputs, pooling(name="pooling")(x)
+    return mlp(params, pooling(name="pooling")(x))
+
+
+Builder = Callable[[dict[str, Any], keras.KerasTensor], Any]  # -> the last hidden tensor or a Model
+BUILDERS: dict[str, Builder] = {"mlp": mlp, "embedding": embedding}  # the built-in families
 
 
 def build_model(
-    params: dict[str, Any], task: str, n_features: int, n_classes: int = 0, sparse: bool = False
+    params: dict[str, Any],
+    task: str,
+    n_features: int,
+    n_classes: int = 0,
+    sparse: bool = False,
+    builder: Builder | None = None,
 ) -> keras.Model:
-    """Hidden Dense layers (+ dropout), the task's output layer, compiled: loss, optimizer."""
+    """The one door from parameters to a compiled model, for every family: the builder (the
+    family's, or the user's) turns the input into its last hidden tensor, to which the
+    task's output layer is added, or into a whole model whose output must fit the task;
+    then the loss, optimizer and metric."""
     loss = params["loss"]
     if loss not in TASK_LOSSES[task]:
         raise ValueError(
             f"loss {loss!r} does not fit a {task} task; use one of {TASK_LOSSES[task]}"
         )
-    inputs, x = _features(params, n_features, sparse)
-    for i, units in enumerate(layer_units(params), start=1):
-        dense = SparseDense if sparse and i == 1 else keras.layers.Dense
-        x = dense(units, activation=params.get("activation", "relu"), name=f"dense_{i}")(x)
-        if params.get("dropout", 0.0) > 0:
-            x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
-    model = keras.Model(inputs, output_layer(task, n_classes)(x))
+    inputs = model_input(params, n_features, sparse)
+    family = params.get("family", "mlp")
+    if builder is None and family not in BUILDERS:
+        raise ValueError(f"the {family} family needs its builder function")
+    build = builder or BUILDERS[family]
+    model = _as_model(build(dict(params), inputs), inputs, task, n_classes)
     learning_rate = float(params.get("learning_rate", 1e-3))
     optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](learning_rate)
     model.compile(
@@ -131,3 +164,35 @@ def build_model(
     # there make TensorFlow trace the step twice (IMDB 16-16: 4 epochs in 0.85 s, not 1.0).
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+class BuildError(ValueError):
+    """A builder's result that cannot be the task's model."""
+
+
+def _as_model(built: Any, inputs, task: str, n_classes: int) -> keras.Model:
+    """The builder's result as the task's model: a hidden tensor gets the output layer; a
+    whole model must end in what the task's loss reads (one value, or one per class)."""
+    if isinstance(built, keras.Model):
+        if len(built.inputs) != 1 or tuple(built.inputs[0].shape) != tuple(inputs.shape):
+            raise BuildError(
+                f"the model must take the input it was given, {tuple(inputs.shape)} "
+                f"{inputs.dtype}: keras.Model(inputs, ...)"
+            )
+        if len(built.outputs) != 1:
+            raise BuildError(f"the model has {len(built.outputs)} outputs; the task needs one")
+        width = 1 if task in ("binary", "regression") else n_classes
+        shape = tuple(built.outputs[0].shape)
+        if len(shape) != 2 or shape[1] != width:
+            raise BuildError(
+                f"the model's output has shape {shape}; a {task} task needs (None, {width})"
+            )
+        return built
+    if isinstance(built, keras.KerasTensor):
+        if len(built.shape) != 2:
+            raise BuildError(
+                f"the last hidden tensor has shape {tuple(built.shape)}; the output layer "
+                "needs (None, units): flatten or pool it first"
+            )
+        return keras.Model(inputs, output_layer(task, n_classes)(built))
+    raise BuildError(f"returned {type(built).__name__}; expected a Keras tensor or a keras.Model")

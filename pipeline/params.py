@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.datasets import DataOptions, with_options
 from pipeline.errors import UserError
-from pipeline.spaces import FAMILY_PARAMS, REPRESENTATION, Param, Space
+from pipeline.spaces import CUSTOM, FAMILY_PARAMS, REPRESENTATION, Param, Space
 
 EMBEDDING_SEQUENCE_LENGTH = 200  # token ids per text when a space does not say
 MAX_GRID_POINTS = 100_000  # a grid search larger than this would not finish anyway
@@ -32,7 +32,7 @@ def suggest(trial, space: Space) -> dict[str, Any]:
 def trial_params(space: Space, config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as Optuna params of `space` (for `enqueue_trial`): units as units_1..n,
     and only the values the space's distributions hold (the rest are not searched there)."""
-    units = layer_units(config)
+    units = layer_units(config) if "units" in config else []
     depth = next((p for p in space.params if p.name == "n_layers"), None)
     deepest = int(depth.high) if depth is not None and depth.kind == "int" else len(units)
     out: dict[str, Any] = {}
@@ -42,7 +42,7 @@ def trial_params(space: Space, config: dict[str, Any]) -> dict[str, Any]:
         elif p.name == "units":
             candidates = {"units": units[0]} if len(set(units)) == 1 else {}
         elif p.name == "n_layers":
-            candidates = {"n_layers": len(units)}
+            candidates = {"n_layers": len(units) if units else config.get("n_layers")}
         else:
             candidates = {p.name: config[p.name]} if p.name in config else {}
         out |= {k: v for k, v in candidates.items() if holds(p, v)}
@@ -93,6 +93,8 @@ def for_family(params: dict[str, Any]) -> dict[str, Any]:
 def _unused(params: dict[str, Any]) -> tuple[str, ...]:
     """The other model families' params (none when the space has no `family`)."""
     family = params.get("family")
+    if family == CUSTOM:  # the user's builder may read any key its space declares
+        return ()
     return tuple(n for f, names in FAMILY_PARAMS.items() if family and f != family for n in names)
 
 
@@ -160,6 +162,8 @@ def cap_batch(values: dict[str, Any], n_train: int) -> dict[str, Any]:
 
 def describe_params(params: dict[str, Any]) -> dict[str, Any]:
     """Params as logged: units as "16,16" and one entry per layer."""
+    if "units" not in params:  # a custom builder's
+        return dict(params)
     units = layer_units(params)
     flat = {k: v for k, v in params.items() if k != "units"}
     flat |= {"n_layers": len(units), "units": ",".join(map(str, units))}
@@ -168,15 +172,28 @@ def describe_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def representation(params: dict[str, Any]) -> dict[str, Any]:
     """The params that decide the features (what `data_options` reads)."""
-    return {k: params[k] for k in ("family", *REPRESENTATION) if k in params}
+    keys = ("family", "representation", *REPRESENTATION)
+    return {k: params[k] for k in keys if k in params}
 
 
 def data_options(params: dict[str, Any]) -> DataOptions:
     """The feature settings a trial's params ask for (the seeds' defaults otherwise): bags of
     words for the mlp family; token ids or, with an encoder, its vectors for embeddings."""
     changes = {k: params[k] for k in REPRESENTATION if k in params}
+    if params.get("family") == CUSTOM:
+        return with_options(DataOptions(), **_custom_options(params["representation"], changes))
     if params.get("family") == "embedding" and params.get("encoder"):
         changes = {"output_mode": "encoder", "encoder": params["encoder"]}
     elif params.get("family") == "embedding":
         changes = {"output_mode": "int", "sequence_length": EMBEDDING_SEQUENCE_LENGTH} | changes
     return with_options(DataOptions(), **changes)
+
+
+def _custom_options(representation: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A custom builder's representation as feature settings: token ids (200 a text unless
+    `sequence_length` says), a bag of words, or a table's rows as they are."""
+    if representation == "table":
+        return {}
+    if representation == "token_ids":
+        return {"sequence_length": EMBEDDING_SEQUENCE_LENGTH} | changes | {"output_mode": "int"}
+    return changes | {"output_mode": representation}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -11,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from pipeline import builders
+from pipeline.builders import Builder
 from pipeline.datasets.text import OUTPUT_MODES
 from pipeline.errors import UserError
 
@@ -22,13 +25,16 @@ TASK_LOSSES = {
 LOSSES = tuple(sorted({loss for losses in TASK_LOSSES.values() for loss in losses}))
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
-FAMILIES = ("mlp", "embedding")
+FAMILIES = ("mlp", "embedding")  # built in; a space of `family: custom` names its builder
+CUSTOM = "custom"
+# what a custom space's builder receives: token ids, a bag of words, or a table's rows
+REPRESENTATIONS = ("token_ids", *OUTPUT_MODES, "table")
 FAMILY_PARAMS = {  # params only one model family uses; a trial of the other drops them
     "mlp": ("ngrams", "output_mode"),
     "embedding": ("sequence_length", "embedding_dim", "pooling", "encoder"),
 }
 NAMED_CHOICES = {
-    "family": FAMILIES,
+    "family": (*FAMILIES, CUSTOM),  # custom: set by a custom space, never under defaults
     "pooling": ("average", "max"),
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
@@ -63,12 +69,14 @@ PARAMS = (
 )
 FLOATS = ("dropout", "learning_rate")
 REQUIRED = ("units", "loss", "epochs", "batch_size")
+CUSTOM_REQUIRED = ("loss", "epochs", "batch_size")  # a custom builder may need no units
 DEFAULT_LOSS = {  # when a space leaves the loss out (a space for any text dataset)
     "binary": "binary_crossentropy",
     "multiclass": "sparse_categorical_crossentropy",
     "regression": "mse",
 }
 TOP_KEYS = ("dataset", "description", "defaults", "search", "warm_start")
+CUSTOM_KEYS = ("family", "builder", "representation", "code")  # top level, custom spaces only
 RANGES = {  # (low, high) of numeric params, both included except dropout's high
     "n_layers": (1, math.inf),
     "epochs": (1, math.inf),
@@ -118,10 +126,11 @@ class Space:
     defaults: MappingProxyType
     params: tuple[Param, ...]
     warm_start: tuple[dict, ...] = ()  # known configurations (defaults + changes) to try first
+    builder: Builder | None = None  # a custom space's: the user's build function, carried
 
     def __reduce__(self):  # a MappingProxyType does not pickle: send a dict, wrap it again
         fields = (self.path, self.dataset, self.description, dict(self.defaults), self.params)
-        return _space, (*fields, self.warm_start)
+        return _space, (*fields, self.warm_start, self.builder)
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -133,9 +142,24 @@ class Space:
                 return set(p.choices) if p.kind == "categorical" else {p.value}
         return {self.defaults.get("family", "mlp")}
 
+    @property
+    def is_custom(self) -> bool:
+        return self.builder is not None
 
-def _space(path, dataset, description, defaults: dict, params, warm_start) -> Space:
-    return Space(path, dataset, description, MappingProxyType(defaults), params, warm_start)
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys a configuration of it may set: the project's, and a custom space's own
+        (those its defaults or search declare)."""
+        if not self.is_custom:
+            return PARAMS
+        own = [k for k in [*self.defaults, *self.names()] if k not in PARAMS]
+        return PARAMS + tuple(dict.fromkeys(own))
+
+
+def _space(path, dataset, description, defaults: dict, params, warm_start, builder) -> Space:
+    return Space(
+        path, dataset, description, MappingProxyType(defaults), params, warm_start, builder
+    )
 
 
 class _Loader(yaml.SafeLoader):
@@ -160,8 +184,9 @@ def _fail(path: Path | str, key: str, problem: str) -> UserError:
     return UserError(f"{path}: {key}: {problem}")
 
 
-def load(path: Path | str, task: str | None = None) -> Space:
-    """Read and validate a space file; any problem is one UserError naming the file and key."""
+def load(path: Path | str, task: str | None = None, builder: Callable | None = None) -> Space:
+    """Read and validate a space file; any problem is one UserError naming the file and key.
+    `builder`: a function of the caller's for a custom space (from a notebook)."""
     path = Path(path)
     try:
         raw = read_yaml(path.read_text())
@@ -170,15 +195,32 @@ def load(path: Path | str, task: str | None = None) -> Space:
     except yaml.YAMLError as error:
         problem = str(error).replace("\n", " ")
         raise UserError(f"{path}: not valid YAML ({problem})") from None
-    return parse(raw, path, task)
+    return parse(raw, path, task, builder)
 
 
-def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
+def parse(
+    raw: Any, path: Path | str, task: str | None = None, builder: Callable | None = None
+) -> Space:
     if not isinstance(raw, dict):
         raise _fail(path, "(top level)", "expected a mapping with keys " + ", ".join(TOP_KEYS))
-    reject_unknown(path, "(top level)", raw, TOP_KEYS)
-    defaults = _mapping(path, "defaults", raw.get("defaults") or {})
-    search = _mapping(path, "search", raw.get("search") or {})
+    reject_unknown(path, "(top level)", raw, TOP_KEYS + CUSTOM_KEYS)
+    custom = _custom(raw, path, builder, task)
+    known = None if custom else PARAMS  # a custom space declares keys of its own
+    defaults = _mapping(path, "defaults", raw.get("defaults") or {}, known)
+    search = _mapping(path, "search", raw.get("search") or {}, known)
+    if custom:
+        for key, mapping in (("defaults", defaults), ("search", search)):
+            fixed = [k for k in ("family", "representation") if k in mapping]
+            if fixed:
+                raise _fail(
+                    path,
+                    f"{key}.{fixed[0]}",
+                    "fixed at the top level of a custom space (custom is not mixed with "
+                    "the mlp or embedding family in one space)",
+                )
+        defaults = {**defaults, "family": CUSTOM, "representation": custom[1]}
+    elif CUSTOM in [defaults.get("family"), *_choices(search.get("family"))]:
+        raise _fail(path, "family", "custom goes at the top level, with builder and representation")
     if task and "loss" not in defaults and "loss" not in search:
         defaults = {**defaults, "loss": DEFAULT_LOSS[task]}
     for name, value in defaults.items():
@@ -190,7 +232,9 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
         raise _fail(path, "defaults.units", "one count per layer, but n_layers is searched")
     order = {"family": 0, "n_layers": 1}  # the family, then layers before units
     params = tuple(sorted(params, key=lambda p: order.get(p.name, 2)))
-    missing = [k for k in REQUIRED if k not in defaults and k not in search]
+    keys = PARAMS + tuple(k for k in [*defaults, *search] if k not in PARAMS)  # declared
+    required = CUSTOM_REQUIRED if custom else REQUIRED
+    missing = [k for k in required if k not in defaults and k not in search]
     if missing:
         raise _fail(
             path, "defaults", f"missing {', '.join(missing)} (set it in defaults or search)"
@@ -201,25 +245,81 @@ def parse(raw: Any, path: Path | str, task: str | None = None) -> Space:
         str(raw.get("description", "")),
         MappingProxyType(dict(defaults)),
         params,
-        _warm_start(path, raw.get("warm_start") or [], defaults, task),
+        _warm_start(path, raw.get("warm_start") or [], defaults, task, keys),
+        custom[0] if custom else None,
     )
 
 
-def _warm_start(path, entries: Any, defaults: dict, task: str | None) -> tuple[dict, ...]:
+def _choices(spec: Any) -> list:
+    """The values a search entry may take (its choices, or its fixed value)."""
+    if isinstance(spec, dict):
+        return list(spec.get("choices") or [spec.get("value")])
+    return [spec]
+
+
+def _custom(
+    raw: dict, path, function: Callable | None, task: str | None
+) -> tuple[Builder, str] | None:
+    """A custom space's builder and representation (None for the built-in families): the
+    file it names, read now, or `function`, a notebook's."""
+    given = [k for k in CUSTOM_KEYS if k in raw]
+    if function is None and "family" not in raw:
+        if given:
+            raise _fail(path, given[0], "for your own model only: add `family: custom`")
+        return None
+    if raw.get("family", CUSTOM) != CUSTOM:
+        raise _fail(
+            path,
+            "family",
+            f"at the top level only {CUSTOM!r} (your own builder); the built-in families "
+            "go under defaults or search",
+        )
+    representation = raw.get("representation")
+    if representation not in REPRESENTATIONS:
+        problem = "missing" if representation is None else f"unknown {representation!r}"
+        raise _fail(
+            path, "representation", f"{problem}; expected one of {', '.join(REPRESENTATIONS)}"
+        )
+    code = raw.get("code") or []
+    if not isinstance(code, list):
+        raise _fail(path, "code", "expected a list of .py files beside the space")
+    if representation == "nb" and task not in (None, "binary"):
+        raise _fail(path, "representation", f"nb weighs terms for two classes, not {task}")
+    if function is not None:
+        if "builder" in raw:
+            raise _fail(path, "builder", "a builder function is given too: give one of them")
+        if code:
+            raise _fail(path, "code", "ships files with a builder file, not a function")
+        return builders.from_function(function), representation
+    reference = raw.get("builder")
+    if not isinstance(reference, str):
+        raise _fail(path, "builder", "missing: FILE.py:FUNCTION, a file beside the space")
+    base = Path(path).parent if Path(path).suffix in (".yaml", ".yml") else Path.cwd()
+    return builders.from_file(reference, base, code, str(path)), representation
+
+
+def _warm_start(
+    path, entries: Any, defaults: dict, task: str | None, keys: tuple[str, ...]
+) -> tuple[dict, ...]:
     """`warm_start:` a list of changes to the defaults, each a configuration tried first."""
     if not isinstance(entries, list):
         raise _fail(path, "warm_start", "expected a list of mappings of params")
     known = []
     for i, entry in enumerate(entries, 1):
-        changes = _mapping(path, f"warm_start[{i}]", entry)
-        known.append(configuration(path, f"warm_start[{i}]", defaults, changes, task))
+        changes = _mapping(path, f"warm_start[{i}]", entry, keys)
+        known.append(configuration(path, f"warm_start[{i}]", defaults, changes, task, keys))
     return tuple(known)
 
 
-def _mapping(path, key: str, value: Any) -> dict:
+def _mapping(path, key: str, value: Any, known=PARAMS) -> dict:
+    """A mapping of params; `known`: the keys allowed (None: any string, a custom space's)."""
     if not isinstance(value, dict):
         raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
-    reject_unknown(path, key, value, PARAMS)
+    if known is not None:
+        reject_unknown(path, key, value, known)
+    for name in value:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise _fail(path, f"{key}.{name}", "a key is a name (letters, digits, _)")
     return value
 
 
@@ -235,6 +335,12 @@ def reject_unknown(path, key: str, mapping: dict, known) -> None:
 
 
 def _check_value(path, key: str, name: str, value: Any, task: str | None) -> None:
+    if name not in PARAMS:  # a custom space's own key: any number, string, true/false or list
+        if value is None or isinstance(value, dict):
+            raise _fail(
+                path, key, f"expected a number, a string, true/false or a list, got {value!r}"
+            )
+        return
     if name == "encoder":
         url = isinstance(value, str) and value.startswith(("http://", "https://"))
         if not url and not (isinstance(value, str) and value and Path(value).is_dir()):
@@ -287,14 +393,22 @@ def check_depth(path, key: str, config: dict[str, Any]) -> None:
         )
 
 
-def configuration(path, key: str, base: dict, changes: dict, task: str | None) -> dict:
+def configuration(
+    path, key: str, base: dict, changes: dict, task: str | None, known=PARAMS
+) -> dict:
     """`base` (a space's or table's defaults) with `changes`, validated once: what `train`,
     a table's row and a warm start train. A list of units in `changes` sets the depth, as a
-    seed table's row does, unless `changes` also sets n_layers."""
+    seed table's row does, unless `changes` also sets n_layers. `known`: the keys allowed
+    (a custom space's `keys`; None: any)."""
     config = {**base, **changes}
     if isinstance(changes.get("units"), list) and "n_layers" not in changes:
         config["n_layers"] = len(changes["units"])
-    reject_unknown(path, key or "(top level)", config, PARAMS)
+    if known is not None:
+        reject_unknown(path, key or "(top level)", config, known)
+    fixed = [k for k in ("family", "representation") if k in changes]
+    if base.get("family") == CUSTOM and fixed:
+        where = f"{key}.{fixed[0]}" if key else fixed[0]
+        raise _fail(path, where, "fixed by the custom space")
     for name, value in config.items():
         _check_value(path, f"{key}.{name}" if key else name, name, value, task)
     check_depth(path, key or "units", config)

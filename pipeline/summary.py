@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.engine.studies import recipe_trial
 from pipeline.metrics import lower_is_better
 from pipeline.params import layer_units
-from pipeline.search.studies import recipe_trial
 
 WIDTH = 110
 # settings in the order they are kept when the table must shrink to fit

@@ -8,11 +8,21 @@ from typing import Any
 
 import yaml
 
-from pipeline import spaces
+from pipeline import settings, spaces
 from pipeline.errors import UserError
 from pipeline.metrics import lower_is_better
 
-TOP_KEYS = ("name", "dataset", "source", "defaults", "columns", "rows", "conclusions", "baseline")
+TOP_KEYS = (
+    "name",
+    "dataset",
+    "source",
+    "space",
+    "defaults",
+    "columns",
+    "rows",
+    "conclusions",
+    "baseline",
+)
 REPORTED_KEYS = ("split", "loss", "accuracy", "mae", "folds")
 CLAIM_KEYS = ("claim", "metric", "higher", "lower", "within", "best", "than", "rows", "among")
 
@@ -48,6 +58,7 @@ class SeedTable:
     rows: tuple[Row, ...]
     conclusions: tuple[Conclusion, ...]
     baseline: str = ""  # "shuffled_labels": print the random-guess accuracy
+    space: spaces.Space | None = None  # `space: FILE`: rows are its configurations
 
 
 def resolve(name_or_path: str, folder: Path) -> Path:
@@ -67,8 +78,16 @@ def load(path: Path, task_of) -> SeedTable:
         raise UserError(f"{path}: expected a mapping with rows")
     spaces.reject_unknown(path, "(top level)", raw, TOP_KEYS)
     task = task_of(raw.get("dataset", ""))
+    space = _space(path, raw.get("space"), task)
     defaults = raw.get("defaults") or {}
-    rows = tuple(_row(path, i, defaults, spec, task) for i, spec in enumerate(raw["rows"], 1))
+    if not isinstance(defaults, dict):
+        raise UserError(f"{path}: defaults: expected a mapping")
+    if space is not None:  # the space's defaults (its builder's, say), then the table's
+        _fits(path, space, raw.get("dataset"), defaults)
+        defaults = {**space.defaults, **defaults}
+    rows = tuple(
+        _row(path, i, defaults, spec, task, space) for i, spec in enumerate(raw["rows"], 1)
+    )
     conclusions = tuple(
         _conclusion(path, i, c, len(rows)) for i, c in enumerate(raw.get("conclusions") or [], 1)
     )
@@ -80,10 +99,34 @@ def load(path: Path, task_of) -> SeedTable:
         rows,
         conclusions,
         str(raw.get("baseline", "")),
+        space,
     )
 
 
-def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
+def _fits(path: Path, space: spaces.Space, dataset: Any, defaults: dict) -> None:
+    """The table's dataset is the space's, and its defaults keep a custom space's family."""
+    if space.dataset and space.dataset != dataset:
+        raise UserError(f"{path}: space: written for dataset {space.dataset!r}, not {dataset!r}")
+    fixed = [k for k in ("family", "representation") if k in defaults]
+    if space.is_custom and fixed:
+        raise UserError(f"{path}: defaults.{fixed[0]}: fixed by the custom space")
+
+
+def _space(path: Path, name: Any, task: str) -> spaces.Space | None:
+    """`space: FILE` (beside the table, or a name in search_spaces/)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise UserError(f"{path}: space: expected a space file, got {name!r}")
+    folder = settings.search_spaces_dir()
+    candidates = [path.parent / name, folder / name, spaces.resolve(name, folder)]
+    found = next((c for c in candidates if c.is_file()), candidates[0])
+    if not found.is_file():
+        raise UserError(f"{path}: space: {name} not found (beside the table or in search_spaces/)")
+    return spaces.load(found, task)
+
+
+def _row(path, index: int, defaults: dict, spec: dict, task: str, space) -> Row:
     key = f"rows[{index}]"
     spec = dict(spec)
     reported = spec.pop("seed", None)  # in the YAML: the seed notebook's numbers
@@ -91,6 +134,13 @@ def _row(path, index: int, defaults: dict, spec: dict, task: str) -> Row:
         raise UserError(f"{path}: {key}.seed: expected the seed's reported numbers")
     spaces.reject_unknown(path, f"{key}.seed", reported, REPORTED_KEYS)
     setting = str(spec.pop("setting", ""))
+    if space is not None:  # the space's keys (a custom one's own too)
+        params = spaces.configuration(path, key, defaults, spec, task, space.keys)
+        required = spaces.CUSTOM_REQUIRED if space.is_custom else spaces.REQUIRED
+        missing = [k for k in required if k not in params]
+        if missing:
+            raise UserError(f"{path}: {key}: missing {', '.join(missing)}")
+        return Row(index, setting, params, reported)
     params = spaces.configuration(path, key, defaults, spec, task)
     spaces.parse({"defaults": params}, f"{path}: {key}", task)  # the keys every row needs
     return Row(index, setting, params, reported)

@@ -17,7 +17,7 @@ from pipeline.datasets import Dataset, Split
 from pipeline.errors import TrainingDiverged
 from pipeline.evaluation import evaluate, latency_ms
 from pipeline.metrics import lower_is_better, val_metric
-from pipeline.models import build_model
+from pipeline.models import Builder, build_model
 
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, logs) -> stop now?
 
@@ -50,11 +50,13 @@ def train_and_evaluate(
     on_epoch: EpochHook | None = None,
     verbose: int = 0,
     keep_best: bool = False,
+    builder: Builder | None = None,
 ) -> TrainResult:
     """Fit one model per fold; the first fold reports each epoch to `on_epoch` (the pruner).
 
     With k-fold validation (boston_housing) the objective is the mean over folds, and the
     test figures come from a model retrained on the whole training split, as seed 004 does.
+    `builder`: the user's build function (a custom space's), else the family's own.
     `keep_best`: score the epoch with the best validation metric (the mean over folds) and
     keep its weights (k-fold: retrain for that many epochs); else the last epoch's.
     """
@@ -63,7 +65,7 @@ def train_and_evaluate(
     metric = val_metric(data.task)
     histories, models, start = [], [], time.perf_counter()
     for i, (train, val) in enumerate(folds(data)):
-        models.append(_model(params, data))
+        models.append(_model(params, data, builder))
         history, pruned = _fit(
             models[-1],
             params,
@@ -97,7 +99,7 @@ def train_and_evaluate(
         test_model = models[0] if len(models) == 1 else None
         if len(models) > 1 and keep_best and data.task == "regression":
             test_model = _average(models, params, data)
-        _evaluate(result, params, data, test_model, seed, verbose)
+        _evaluate(result, params, data, test_model, seed, verbose, builder)
     return result
 
 
@@ -119,12 +121,14 @@ def _average(models: list[keras.Model], params, data: Dataset) -> keras.Model:
     return model
 
 
-def _evaluate(result: TrainResult, params, data: Dataset, model, seed: int, verbose: int) -> None:
+def _evaluate(
+    result: TrainResult, params, data: Dataset, model, seed: int, verbose: int, builder
+) -> None:
     """Test metrics; with k-fold validation, of a model retrained on the whole training split
     (a seed table's row, as seed 004 does) or of the folds' average (a search's trial)."""
     if model is None:
         backends.set_seed(seed)
-        model = _model(params, data)
+        model = _model(params, data, builder)
         _fit(model, params, data, data.train, None, result.best_epoch, verbose=verbose)
     values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
     result.test = {f"test_{k}": v for k, v in values.items()}
@@ -207,9 +211,11 @@ def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarr
     return y
 
 
-def _model(params: dict[str, Any], data: Dataset) -> keras.Model:
+def _model(params: dict[str, Any], data: Dataset, builder: Builder | None = None) -> keras.Model:
     sparse = not isinstance(data.train.x, np.ndarray) and backends.takes_sparse_input()
-    return build_model(params, data.task, data.n_features, data.n_classes, sparse=sparse)
+    return build_model(
+        params, data.task, data.n_features, data.n_classes, sparse=sparse, builder=builder
+    )
 
 
 class _Validation(keras.callbacks.Callback):

@@ -20,7 +20,7 @@ import pytest
 from pipeline import datasets
 from pipeline.datasets import registry, tabular
 from pipeline.datasets.builtin import boston_housing
-from pipeline.search import planning
+from pipeline.engine import planning
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "boston_housing_v1.npz"  # before #27

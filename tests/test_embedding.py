@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
-from pipeline import search, spaces
+from pipeline import engine, spaces
 from pipeline.datasets import DataOptions, TextSettings, load_dataset, text
 from pipeline.models import build_model
 from tests.conftest import TINY_SPACE, runs_of, space_file
@@ -133,10 +133,10 @@ def test_a_space_can_search_both_families(tiny_data, stores, tmp_path):
             "output_mode": {"type": "categorical", "choices": ["multi_hot", "count"]},
         },
     }
-    cfg = search.SearchOptions(
+    cfg = engine.SearchOptions(
         "imdb", space_file(tmp_path, raw), n_trials=6, sampler="random", pruner="none"
     )
-    outcome = search.run_search(cfg)
+    outcome = engine.run_search(cfg)
     families = {t.params["family"] for t in outcome.study.trials}
     assert families == {"mlp", "embedding"}
     for trial in outcome.study.trials:

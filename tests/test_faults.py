@@ -14,7 +14,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import search
+from pipeline import engine
 from tests.conftest import TINY_SPACE, check_one_run_per_trial, runs_of, space_file
 
 pytestmark = pytest.mark.slow
@@ -22,10 +22,10 @@ SLOW_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 40}
 
 
 def test_four_workers_on_postgres_finish_exactly_16(tiny_data, stores, pg_storage, tmp_path):
-    cfg = search.SearchOptions(
+    cfg = engine.SearchOptions(
         "imdb", space_file(tmp_path), n_trials=16, pruner="none", workers=4, study="pg-four"
     )
-    outcome = search.run_search(cfg)
+    outcome = engine.run_search(cfg)
     storage = outcome.study._storage  # Optuna caches trials in front of the RDB storage
     assert type(storage) is optuna.storages._CachedStorage
     assert isinstance(storage._backend, optuna.storages.RDBStorage)
@@ -199,10 +199,10 @@ def test_thirty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cfg = search.SearchOptions(
+    cfg = engine.SearchOptions(
         "imdb", space_file(tmp_path), n_trials=30, pruner="none", timeout=None
     )
-    outcome = search.run_search(cfg)
+    outcome = engine.run_search(cfg)
     done.set()
     sampler.join()
     assert len(outcome.study.trials) == 30
@@ -249,7 +249,7 @@ import sys, time
 while time.time() < float(sys.argv[1]):
     time.sleep(0.001)
 from pipeline.tracking import Tracker
-from pipeline.search import studies
+from pipeline.engine import studies
 Tracker(sys.argv[2]).experiment("race")
 studies.open_storage(sys.argv[3])
 """

@@ -22,13 +22,13 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipeline import datasets, params, search, spaces
+from pipeline import datasets, engine, params, spaces
 from pipeline.cli import app
 from pipeline.cli.searching import parse_assignments
 from pipeline.datasets import user
+from pipeline.engine import planning, studies
+from pipeline.engine.plan import SpaceTrials
 from pipeline.errors import UserError
-from pipeline.search import planning, studies
-from pipeline.search.plan import SpaceTrials
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 SCRATCH = Path(tempfile.mkdtemp(prefix="pipeline-fuzz-"))  # one folder for every example
@@ -207,6 +207,59 @@ def test_a_space_document_is_a_space_whose_every_trial_is_a_valid_configuration(
         )
 
 
+# --- custom spaces: keys of the user's own ---------------------------------------------
+
+OWN_NAMES = rarely(st.sampled_from(["filters", "kernel_size", "width", "rate"]), ODD_KEYS)
+
+
+@st.composite
+def own_entry(draw) -> object:
+    """A search entry of a key of the user's: a range, choices or a fixed value."""
+    low = draw(st.one_of(st.integers(-3, 64), st.floats(-1, 10)))
+    kind = draw(st.sampled_from(["int", "float", "categorical", "fixed"]))
+    if kind == "fixed":
+        return draw(ATOMS)
+    if kind == "categorical":
+        return {"type": "categorical", "choices": draw(st.lists(ATOMS, max_size=3))}
+    entry = {"type": kind, "low": low, "high": draw(rarely(st.just(low + 4), ATOMS))}
+    if draw(st.booleans()):
+        entry["log"] = draw(rarely(st.booleans(), ATOMS))
+    return draw(rarely(st.just(entry), ATOMS))
+
+
+@st.composite
+def custom_documents(draw) -> dict:
+    required = {k: plausible(k, "binary") for k in spaces.CUSTOM_REQUIRED}
+    own = draw(st.lists(OWN_NAMES, max_size=4, unique=True))
+    doc = {
+        "family": draw(rarely(st.just("custom"), ATOMS)),
+        "builder": draw(rarely(st.just("model.py:build"), ATOMS)),
+        "representation": draw(rarely(st.sampled_from(spaces.REPRESENTATIONS), ATOMS)),
+        "defaults": {n: draw(ATOMS) for n in own} | draw(st.fixed_dictionaries(required)),
+        "search": {n: draw(own_entry()) for n in draw(st.lists(OWN_NAMES, max_size=3))},
+    }
+    return draw(rarely(st.just(doc), ATOMS))
+
+
+@given(doc=custom_documents(), data=st.data())
+def test_a_custom_space_declares_its_own_keys_and_every_trial_carries_them(doc, data):
+    (SCRATCH / "model.py").write_text("def build(params, inputs):\n    return inputs\n")
+    path = SCRATCH / "custom.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    space = fails_cleanly(spaces.load, path, "binary")
+    if space is None:
+        return
+    assert space.builder.function == "build" and space.defaults["family"] == "custom"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    config = params.suggest(study.ask(), space)
+    own = [k for k in [*space.defaults, *space.names()] if k not in spaces.PARAMS]
+    assert set(own) <= set(config)  # every key of the user's reaches the builder
+    assert spaces.configuration("sampled", "", {}, config, "binary", space.keys) == config | {
+        k: float(config[k]) for k in spaces.FLOATS if k in config
+    }
+    params.data_options(config)  # a representation the data loader takes
+
+
 # --- train key=value lists -----------------------------------------------------------------
 
 ODD_WRITTEN = st.one_of(
@@ -265,7 +318,7 @@ def test_train_assignments_are_a_valid_configuration_or_one_error(dataset, data)
     overrides = fails_cleanly(parse_assignments, pairs)
     if overrides is None:
         return
-    plan = fails_cleanly(search.train_plan, dataset, overrides)
+    plan = fails_cleanly(engine.train_plan, dataset, overrides)
     if plan is None:
         return
     values = plan.params
@@ -414,7 +467,7 @@ SEARCH_ODD = {
 
 @given(chosen=options(SEARCH_USUAL, SEARCH_ODD))
 def test_search_options_make_a_plan_or_one_error(chosen):
-    plan = fails_cleanly(search.search_plan, search.SearchOptions(**chosen))
+    plan = fails_cleanly(engine.search_plan, engine.SearchOptions(**chosen))
     if plan is None:
         return
     assert plan.n_trials >= 1 and plan.workers >= 1
@@ -530,7 +583,7 @@ FOUND_OPTIONS = [  # (SearchOptions changes, the message)
 @pytest.mark.parametrize(("changes", "message"), FOUND_OPTIONS)
 def test_search_options_found_by_fuzzing_are_one_error(changes, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        search.search_plan(search.SearchOptions("boston_housing", **changes))
+        engine.search_plan(engine.SearchOptions("boston_housing", **changes))
 
 
 def test_reproduce_seeds_are_bounded_before_the_grid_lists_them():

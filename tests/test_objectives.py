@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import metrics, report, search
+from pipeline import engine, metrics, report
 from pipeline.cli import app
 from pipeline.errors import UserError
 from tests.conftest import artifacts, runs_of, space_file
@@ -47,10 +47,10 @@ def test_bad_objectives_are_user_errors(spec):
 
 
 def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
-    cfg = search.SearchOptions(
+    cfg = engine.SearchOptions(
         "imdb", space_file(tmp_path, SPACE), n_trials=6, objective="accuracy,params"
     )
-    outcome = search.run_search(cfg)
+    outcome = engine.run_search(cfg)
     study = outcome.study
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert len(study.trials) == 6 and all(len(t.values) == 2 for t in study.trials)
@@ -88,8 +88,8 @@ def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
 
 def test_latency_objective_and_resume_with_other_objectives(tiny_data, stores, tmp_path):
     space = space_file(tmp_path, SPACE)
-    cfg = search.SearchOptions("imdb", space, n_trials=2, objective="accuracy,latency")
-    study = search.run_search(cfg).study
+    cfg = engine.SearchOptions("imdb", space, n_trials=2, objective="accuracy,latency")
+    study = engine.run_search(cfg).study
     _, children = runs_of(stores["tracking"], "imdb")
     latencies = sorted(r.data.metrics["latency_ms"] for r in children)
     assert sorted(t.values[1] for t in study.trials) == latencies and latencies[0] > 0

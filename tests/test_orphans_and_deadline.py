@@ -15,8 +15,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline import search, tracking
-from pipeline.search import studies
+from pipeline import engine, tracking
+from pipeline.engine import studies
 from tests.conftest import TINY_SPACE, space_file
 
 QUICK_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 1}}
@@ -31,7 +31,7 @@ def dead_pid() -> int:
 
 def plan_of(tmp_path, n_trials: int, **options):
     options = {"pruner": "none", "n_trials": n_trials} | options
-    return search.search_plan(search.SearchOptions("imdb", space_file(tmp_path), **options))
+    return engine.search_plan(engine.SearchOptions("imdb", space_file(tmp_path), **options))
 
 
 def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_tried_again(
@@ -51,7 +51,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_tried_again(
     dead_tags |= {tracking.PID: dead_pid(), tracking.ALIVE_AT: int(time.time())}
     dead_parent = tracker.start_run(experiment_id, "killed-search", tags=dead_tags)
 
-    outcome = search.run(plan_of(tmp_path, 3))
+    outcome = engine.run(plan_of(tmp_path, 3))
 
     trials = outcome.study.trials
     assert trials[orphan.number].state == TrialState.FAIL
@@ -92,13 +92,13 @@ def test_a_trial_that_never_beat_is_stale_after_the_grace_period(tiny_data, stor
 def test_no_trial_starts_after_the_deadline_with_two_workers(tiny_data, stores, tmp_path, caplog):
     """Workers start seconds after the command (spawning, importing TensorFlow); the
     deadline still counts from the command's start, and the parent runs no leftovers."""
-    plan = search.search_plan(
-        search.SearchOptions(
+    plan = engine.search_plan(
+        engine.SearchOptions(
             "imdb", space_file(tmp_path, QUICK_SPACE), n_trials=200, timeout=25, workers=2
         )
     )
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        outcome = search.run(plan)
+        outcome = engine.run(plan)
     starts = [t.datetime_start.timestamp() for t in outcome.study.trials]
     assert starts and max(starts) <= plan.deadline + 0.5, max(starts) - plan.deadline
     assert len(starts) < 200

@@ -11,7 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import report, search, tables
+from pipeline import engine, report, tables
 from pipeline.cli import app
 from pipeline.datasets import resolve
 from pipeline.errors import UserError
@@ -142,8 +142,8 @@ def test_export_ranks_completed_runs_from_mlflow(tiny_data, stores, tmp_path):
             "n_layers": {"type": "int", "low": 1, "high": 2},
         },
     }
-    outcome = search.run_search(
-        search.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=10, seed=3)
+    outcome = engine.run_search(
+        engine.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=10, seed=3)
     )
     states = [t.state for t in outcome.study.trials]
     complete = [t for t in outcome.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -173,8 +173,8 @@ def test_export_never_ranks_failed_trials(tiny_data, stores, tmp_path):
         "defaults": {"units": 8, "loss": "mse", "epochs": 3, "batch_size": 8, "optimizer": "sgd"},
         "search": {"learning_rate": {"type": "categorical", "choices": [1.0e6, 0.001]}},
     }
-    search.run_search(
-        search.SearchOptions(
+    engine.run_search(
+        engine.SearchOptions(
             "boston_housing", space_file(tmp_path, raw), n_trials=2, sampler="grid", pruner="none"
         )
     )

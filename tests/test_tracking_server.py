@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import search
+from pipeline import engine
 from tests.conftest import TINY_SPACE, _free_port, artifacts, runs_of, space_file
 
 
@@ -44,10 +44,10 @@ def mlflow_server(tmp_path):
 
 @pytest.mark.slow
 def test_search_logs_to_a_tracking_server(tiny_data, stores, tmp_path, mlflow_server):
-    cfg = search.SearchOptions(
+    cfg = engine.SearchOptions(
         "imdb", space_file(tmp_path, TINY_SPACE), n_trials=2, tracking_uri=mlflow_server
     )
-    outcome = search.run_search(cfg)
+    outcome = engine.run_search(cfg)
     parents, children = runs_of(mlflow_server, "imdb")
     assert len(parents) == 1 and len(children) == 2
     assert {c.data.tags["trial_state"] for c in children} == {"COMPLETE"}

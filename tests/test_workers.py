@@ -9,8 +9,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import search
-from pipeline.search import runner, workers
+from pipeline import engine
+from pipeline.engine import runner, workers
 from tests.conftest import check_one_run_per_trial, runs_of, space_file
 
 
@@ -57,8 +57,8 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
             backend=backend,
         ),
     )
-    cfg = search.SearchOptions("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
-    outcome = search.run_search(cfg)
+    cfg = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
+    outcome = engine.run_search(cfg)
     assert handed == [None]  # each worker loads its own; the parent's is read again after
     assert outcome.data.class_names == ("negative", "positive")
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)

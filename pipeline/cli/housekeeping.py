@@ -21,10 +21,10 @@ def studies_command(
     storage: Storage = None,
 ) -> None:
     """List the studies of a storage: trials by state, best value(s), last activity."""
-    from pipeline import search
+    from pipeline import engine
 
     url = settings.storage_url(storage)
-    rows = search.study_summaries(url)
+    rows = engine.study_summaries(url)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -57,10 +57,10 @@ def delete_study_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
     """Delete a study from Optuna and mark its MLflow runs (invocations, trials) deleted."""
-    from pipeline import search, tracking
+    from pipeline import engine, tracking
 
     url = settings.storage_url(storage)
-    summary = search.study_summary(url, name)  # first: a missing study is an error
+    summary = engine.study_summary(url, name)  # first: a missing study is an error
     tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
     runs = len(tracker.study_run_ids(name))
     trials = _count(summary["trials"], "trial")
@@ -75,7 +75,7 @@ def delete_study_command(
     # MLflow first: should either step fail, running the command again finishes the job
     # (with the study gone, its runs could no longer be found by its name here)
     deleted = tracker.delete_study_runs(name)
-    search.delete_study(url, name)
+    engine.delete_study(url, name)
     typer.echo(f"deleted study {name!r} ({trials}) {where}")
     uri = settings.mask(tracker.uri)
     typer.echo(f"marked {_count(deleted, 'MLflow run')} deleted; to purge every deleted run:")

@@ -92,9 +92,9 @@ def search(
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     backend = _backend(backend)  # first: before anything imports Keras
     _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
-    from pipeline import search, summary
+    from pipeline import engine, summary
 
-    options = search.SearchOptions(
+    options = engine.SearchOptions(
         dataset,
         space,
         n_trials,
@@ -113,14 +113,14 @@ def search(
         csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
         backend=backend,
     )
-    plan = search.search_plan(options)
+    plan = engine.search_plan(options)
     stopping.install()
     try:
-        outcome = search.run(plan)
-    except search.Interrupted as error:
+        outcome = engine.run(plan)
+    except engine.Interrupted as error:
         typer.echo(f"\n{error}", err=True)
         raise typer.Exit(130) from None
-    done = search.finished(outcome.study)
+    done = engine.finished(outcome.study)
     typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
     typer.echo(summary.summary_text(outcome.study))
     name = plan.dataset.name
@@ -179,16 +179,16 @@ def train(
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
     backend = _backend(backend)  # first: before anything imports Keras
     _logging(verbose, tensorflow=backend == "tensorflow")
-    from pipeline import search
+    from pipeline import engine
 
     overrides = parse_assignments(assignments or [])
     csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
-    plan = search.train_plan(
+    plan = engine.train_plan(
         dataset, overrides, space, seed, tracking_uri, verbose, csv, backend=backend
     )
     try:
-        run_id, result = search.train_once(plan)
-    except search.TrainingDiverged as error:  # a valid value that trains badly: exit 1
+        run_id, result = engine.train_once(plan)
+    except engine.TrainingDiverged as error:  # a valid value that trains badly: exit 1
         typer.echo(f"error: training diverged: {error}; its MLflow run is FAILED", err=True)
         raise typer.Exit(1) from None
     figures = {result.val_metric: result.val_value, **result.test}
@@ -214,15 +214,15 @@ def reproduce(
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
     backend = _backend(backend)  # first: before anything imports Keras
     _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
-    from pipeline import search
+    from pipeline import engine
 
-    plan = search.reproduce_plan(
+    plan = engine.reproduce_plan(
         table, seeds, study, storage, tracking_uri, verbose, workers, backend=backend
     )
     stopping.install()
     try:
-        _, text = search.reproduce(plan)
-    except search.Interrupted as error:
+        _, text = engine.reproduce(plan)
+    except engine.Interrupted as error:
         typer.echo(f"\n{error}", err=True)
         raise typer.Exit(130) from None
     _write(text, output)

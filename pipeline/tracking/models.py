@@ -51,10 +51,12 @@ def log_model(
     study: str,
     value: tuple[str, float, bool],
     requirements: tuple[str, ...] = (),
+    code: list[Path] | tuple[Path, ...] = (),
 ) -> str | None:
     """Log the bundle as a pyfunc model on `run_id` and register it; the new version takes
     the champion alias when its validation value beats the champion's. `requirements`:
-    pip requirements beyond the usual (the plugin that brought the dataset). Returns the
+    pip requirements beyond the usual (the plugin that brought the dataset). `code`: the
+    user's builder files, shipped with the model (MLflow's `code_paths`). Returns the
     model URI (`models:/NAME/VERSION`), or None where the store has no model registry."""
     from pipeline.inference import Predictor
 
@@ -76,7 +78,7 @@ def log_model(
             name="model",
             python_model=BundleModel(),
             artifacts={"bundle": str(bundle)},
-            code_paths=[str(PACKAGE)],
+            code_paths=[str(PACKAGE), *map(str, code)],
             signature=signature,
             input_example=example,
             pip_requirements=[*_requirements(), *requirements],

@@ -7,9 +7,9 @@ import tempfile
 from pathlib import Path
 
 from pipeline import backends, datasets, params, tracking
+from pipeline.engine.plan import TrainPlan
+from pipeline.engine.records import model_summary, trial_metrics, write_trial_files
 from pipeline.errors import TrainingDiverged  # noqa: F401  (raised by train_once)
-from pipeline.search.plan import TrainPlan
-from pipeline.search.records import model_summary, trial_metrics, write_trial_files
 
 
 def train_once(plan: TrainPlan):
@@ -29,7 +29,10 @@ def train_once(plan: TrainPlan):
     try:
         tracker.log_params(run_id, params.describe_params(plan.params) | {"seed": plan.seed})
         verbose = 2 if plan.verbose else 0
-        result = train_and_evaluate(plan.params, data, seed=plan.seed, verbose=verbose)
+        builder = plan.builder.load() if plan.builder else None
+        result = train_and_evaluate(
+            plan.params, data, seed=plan.seed, verbose=verbose, builder=builder
+        )
         tracker.log_metrics(run_id, result.history, trial_metrics(result))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

@@ -19,7 +19,7 @@ import optuna
 import pandas as pd
 
 from pipeline import plots, report, tracking
-from pipeline.search import studies
+from pipeline.engine import studies
 
 log = logging.getLogger("pipeline")
 

@@ -11,8 +11,8 @@ import numpy as np
 import optuna
 
 from pipeline import report, tables, tracking
-from pipeline.search import runner
-from pipeline.search.plan import Plan, TableTrials
+from pipeline.engine import runner
+from pipeline.engine.plan import Plan, TableTrials
 
 
 def reproduce(plan: Plan) -> tuple[runner.Outcome, str]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import backends, datasets, metrics, params, settings, spaces, tables
+from pipeline import backends, builders, datasets, metrics, params, settings, spaces, tables
+from pipeline.datasets.text import OUTPUT_MODES
+from pipeline.engine import studies, workers
+from pipeline.engine.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
 from pipeline.errors import UserError
-from pipeline.search import studies, workers
-from pipeline.search.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
 
 WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
 MAX_SEEDS = 1_000  # reproduce's grid lists every (row, seed) pair up front
@@ -39,13 +41,13 @@ class SearchOptions:
     warm_start: tuple[str, ...] = ()  # seed tables, or study:NAME (its best trials)
     csv: datasets.CsvOptions | None = None  # how to read a csv: dataset
     backend: str | None = None  # Keras' backend (None: KERAS_BACKEND, else TensorFlow)
+    builder: Callable | None = None  # a custom space's build function, given from Python
 
 
 def search_plan(options: SearchOptions) -> Plan:
     """The study that `pipeline search` runs; its `--timeout` counts from now."""
     began = time.time()
     spec = datasets.resolve(options.dataset, options.csv)
-    path = find_space(spec, options.space)
     at_least_one("--n-trials", options.n_trials)
     at_least_one("--heartbeat", options.heartbeat)
     timeout = options.timeout
@@ -53,11 +55,12 @@ def search_plan(options: SearchOptions) -> Plan:
         raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
     check_seed(options.seed)
     settings.check_tracking_uri(settings.tracking_uri(options.tracking_uri))
-    space = spaces.load(path, task=spec.task)
-    if space.dataset and space.dataset != spec.name:
-        raise UserError(f"{path}: written for dataset {space.dataset!r}, not {spec.name!r}")
+    space = load_space(spec, options.space, options.builder)
+    path = space.path
     if "embedding" in space.families() and spec.task == "regression":
         raise UserError(f"{path}: the embedding family needs a text dataset")
+    backend = backends.chosen(options.backend)
+    check_builder(space, spec, backend)
     objectives = metrics.parse_objectives(spec.task, options.objective)
     stores = _stores(options.storage, options.tracking_uri, options.workers)
     known = known_configs(spec, space, options.sampler, options.warm_start, stores.storage)
@@ -75,7 +78,7 @@ def search_plan(options: SearchOptions) -> Plan:
         workers=options.workers,
         heartbeat=options.heartbeat,
         verbose=options.verbose,
-        backend=backends.chosen(options.backend),
+        backend=backend,
         parent_params={
             "dataset": spec.name,
             "space": str(path),
@@ -84,7 +87,8 @@ def search_plan(options: SearchOptions) -> Plan:
             "seed": options.seed,
             "storage": settings.mask(stores.storage),
             "warm_start": ",".join(options.warm_start) or "defaults",
-        },
+        }
+        | ({"builder": space.builder.describe()} if space.builder else {}),
     )
     studies.make_sampler(plan)  # a bad sampler or pruner fails before the study exists
     studies.make_pruner(plan.pruner, trials.warmup_epochs)
@@ -113,6 +117,9 @@ def reproduce_plan(
         raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
     spec = specs.get(seed_table.dataset) or datasets.resolve(seed_table.dataset)
+    backend = backends.chosen(backend)
+    if seed_table.space is not None:
+        check_builder(seed_table.space, spec, backend)
     trials = TableTrials(seed_table, seeds)
     plan = Plan(
         study or f"reproduce-{seed_table.name}",
@@ -123,7 +130,7 @@ def reproduce_plan(
         (metrics.task_metric(spec.task),),
         workers=n_workers,
         verbose=verbose,
-        backend=backends.chosen(backend),
+        backend=backend,
         parent_params={
             "table": seed_table.name,
             "dataset": spec.name,
@@ -171,30 +178,116 @@ def known_configs(
 
 def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> Known:
     config = params.for_family(dict(config))
-    config["units"] = params.layer_units(config)
-    config["n_layers"] = len(config["units"])
+    if "units" in config:  # a custom builder's space may have none
+        config["units"] = params.layer_units(config)
+        config["n_layers"] = len(config["units"])
     return Known(source, params.trial_params(space, config), config)
 
 
 def train_plan(
     dataset: str,
     overrides: dict[str, Any],
-    space: str | Path | None = None,
+    space: str | Path | dict | None = None,
     seed: int = 0,
     tracking_uri: str | None = None,
     verbose: bool = False,
     csv: datasets.CsvOptions | None = None,
     backend: str | None = None,
+    builder: Callable | None = None,
 ) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `overrides`."""
     spec = datasets.resolve(dataset, csv)
     check_seed(seed)
     settings.check_tracking_uri(settings.tracking_uri(tracking_uri))
-    base = spaces.load(find_space(spec, space), task=spec.task)
-    config = spaces.configuration("arguments", "", dict(base.defaults), overrides, spec.task)
+    base = load_space(spec, space, builder)
+    defaults = dict(base.defaults)
+    if base.is_custom:  # the values fixed under `search`, and no key of the builder unset
+        defaults |= {p.name: p.value for p in base.params if p.kind == "fixed"}
+        unset = [p.name for p in base.params if p.name not in defaults | overrides]
+        if unset:
+            raise UserError(
+                f"{base.path}: {unset[0]} has no default; set {unset[0]}=VALUE "
+                "or give it one under defaults"
+            )
+    config = spaces.configuration("arguments", "", defaults, overrides, spec.task, base.keys)
     values = params.for_family(config)
     uri = settings.tracking_uri(tracking_uri)
-    return TrainPlan(spec, values, seed, uri, verbose, backends.chosen(backend))
+    backend = backends.chosen(backend)
+    check_builder(base, spec, backend, values)
+    return TrainPlan(spec, values, seed, uri, verbose, backend, base.builder)
+
+
+def load_space(
+    spec: datasets.Spec, space: str | Path | dict | None, builder: Callable | None = None
+) -> spaces.Space:
+    """`--space` (a file, a name in search_spaces/, or from Python a dict), validated for
+    the dataset; `builder`: a custom space's function, given from Python."""
+    if builder is not None and space is None:
+        raise UserError("builder= needs a space of your own: space={...} or a YAML file")
+    if isinstance(space, dict):
+        loaded = spaces.parse(space, "(space)", spec.task, builder)
+    else:
+        loaded = spaces.load(find_space(spec, space), spec.task, builder)
+    if loaded.dataset and loaded.dataset != spec.name:
+        raise UserError(f"{loaded.path}: written for dataset {loaded.dataset!r}, not {spec.name!r}")
+    return loaded
+
+
+def check_builder(
+    space: spaces.Space, spec: datasets.Spec, backend: str, config: dict | None = None
+) -> None:
+    """A custom space's builder, built once on its defaults (or `config`) before anything
+    is created: a file that does not import, a missing function, a build that raises or
+    an output that does not fit the task is one line naming the builder."""
+    if space.builder is None:
+        return
+    representation = space.defaults["representation"]
+    if (representation == "table") != spec.is_table:
+        raise UserError(
+            f"{space.path}: representation: {representation} does not fit {spec.name}, "
+            f"a {spec.kind} dataset"
+        )
+    backends.start(backend)  # before the user's code imports Keras
+    from pipeline import models  # deferred: Keras
+
+    try:
+        function = space.builder.load()
+    except UserError as error:
+        raise UserError(f"{space.path}: builder {error}") from None
+    values = dict(config or probe(space))
+    what = "this configuration" if config else "the defaults"
+    sparse = representation in OUTPUT_MODES and backends.takes_sparse_input()
+    backends.devices()  # TensorFlow: memory growth on, so the workers find the GPU free
+    try:
+        models.build_model(
+            values, spec.task, _n_features(spec, values), spec.n_classes, sparse, function
+        )
+    except Exception as error:
+        raise UserError(
+            f"{space.path}: builder {space.builder.name} cannot build {what}: "
+            f"{builders.one_line(error)}"
+        ) from None
+    finally:
+        models.keras.backend.clear_session()
+
+
+def probe(space: spaces.Space) -> dict[str, Any]:
+    """The defaults, with one value of each key that only `search` declares (its fixed
+    value, its low end, or its first choice): what a custom builder is checked with."""
+    values = dict(space.defaults)
+    for p in space.params:
+        if p.name not in values and not p.per_layer:
+            values[p.name] = p.value if p.kind == "fixed" else p.choices[0] if p.choices else p.low
+    return values
+
+
+def _n_features(spec: datasets.Spec, values: dict[str, Any]) -> int:
+    """The width of the input a builder is checked with: the sequence length, the largest
+    vocabulary, or the table's encoded columns."""
+    if spec.is_table:
+        return datasets.load_dataset(spec).n_features
+    text = params.data_options(values).text
+    return text.sequence_length if text.output_mode == "int" else text.max_tokens
 
 
 def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipeline import params, spaces, tables, tracking
+from pipeline import builders, params, spaces, tables, tracking
 from pipeline.datasets import Spec
 
 
@@ -58,6 +58,10 @@ class SpaceTrials:
     def seed_of(self, trial) -> int:
         return self.seed + trial.number
 
+    @property
+    def builder(self) -> builders.Builder | None:
+        return self.space.builder
+
 
 @dataclass(frozen=True)
 class TableTrials:
@@ -85,6 +89,10 @@ class TableTrials:
     def seed_of(self, trial) -> int:
         return trial.suggest_categorical("replicate", self.grid()["replicate"])
 
+    @property
+    def builder(self) -> builders.Builder | None:
+        return self.table.space.builder if self.table.space else None
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -107,6 +115,11 @@ class Plan:
     @property
     def kind(self) -> str:
         return self.trials.kind
+
+    @property
+    def builder(self) -> builders.Builder | None:
+        """The user's build function its trials train (a custom space's), with its code."""
+        return self.trials.builder
 
     def seconds_left(self) -> float | None:
         """Until the invocation's deadline, shared by its workers and its own leftover
@@ -137,6 +150,7 @@ class TrainPlan:
     tracking: str
     verbose: bool = False
     backend: str = "tensorflow"
+    builder: builders.Builder | None = None  # a custom space's, with its code
 
 
 @dataclass(frozen=True)

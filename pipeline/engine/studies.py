@@ -12,9 +12,9 @@ from optuna.storages._rdb import models as rdb_models  # the tables, for Beating
 from optuna.storages._rdb.storage import _create_scoped_session
 
 from pipeline import metrics, params, settings, tracking
+from pipeline.engine.plan import Known, Plan, TableTrials
 from pipeline.errors import UserError
 from pipeline.locks import store_lock
-from pipeline.search.plan import Known, Plan, TableTrials
 
 log = logging.getLogger("pipeline")
 SAMPLERS = ("tpe", "random", "grid")

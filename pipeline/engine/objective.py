@@ -11,8 +11,8 @@ from typing import Any
 import optuna
 
 from pipeline import datasets, metrics, params, tracking
-from pipeline.search.plan import Plan, Slot
-from pipeline.search.records import (
+from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.records import (
     BestModel,
     TrialRecorder,
     dataset_inputs,
@@ -84,7 +84,9 @@ class Objective:
             self.tracker.log_datasets(run_id, dataset_inputs(self.plan.dataset, options, data))
             verbose = 2 if self.plan.verbose else 0
             keep_best = self.plan.trials.keep_best_epoch
-            return train_and_evaluate(values, data, seed, hook, verbose, keep_best), data
+            builder = self.plan.builder.load() if self.plan.builder else None
+            result = train_and_evaluate(values, data, seed, hook, verbose, keep_best, builder)
+            return result, data
         except BaseException as error:
             trial.set_user_attr("error", str(error) or type(error).__name__)
             self.tracker.fail(run_id, error)

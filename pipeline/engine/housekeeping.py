@@ -10,8 +10,8 @@ from typing import Any
 import optuna
 
 from pipeline import settings
+from pipeline.engine import studies
 from pipeline.errors import UserError
-from pipeline.search import studies
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")  # the counts of a summary
 

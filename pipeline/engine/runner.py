@@ -14,12 +14,12 @@ import optuna
 import pandas as pd
 
 from pipeline import backends, datasets, metrics, report, stopping, tracking
+from pipeline.engine import liveness, studies, workers
+from pipeline.engine.objective import DataCache, Objective
+from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.publish import publish_best
+from pipeline.engine.records import BestModel, dataset_inputs, record_parent
 from pipeline.errors import UserError
-from pipeline.search import liveness, studies, workers
-from pipeline.search.objective import DataCache, Objective
-from pipeline.search.plan import Plan, Slot
-from pipeline.search.publish import publish_best
-from pipeline.search.records import BestModel, dataset_inputs, record_parent
 
 log = logging.getLogger("pipeline")
 

@@ -2,12 +2,12 @@
 (`planning`), run by the `runner` here or in `workers`, one `objective` call per trial,
 with `records` saying what MLflow receives and `studies` owning the Optuna set-up."""
 
-from pipeline.search.housekeeping import delete_study, study_summaries, study_summary
-from pipeline.search.planning import SearchOptions, reproduce_plan, search_plan, train_plan
-from pipeline.search.reproduce import reproduce
-from pipeline.search.runner import Interrupted, Outcome, run
-from pipeline.search.studies import finished
-from pipeline.search.train import TrainingDiverged, train_once
+from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
+from pipeline.engine.planning import SearchOptions, reproduce_plan, search_plan, train_plan
+from pipeline.engine.reproduce import reproduce
+from pipeline.engine.runner import Interrupted, Outcome, run
+from pipeline.engine.studies import finished
+from pipeline.engine.train import TrainingDiverged, train_once
 
 
 def run_search(options: SearchOptions) -> Outcome:

@@ -12,7 +12,7 @@ import time
 from optuna.trial import TrialState
 
 from pipeline import tracking
-from pipeline.search import studies
+from pipeline.engine import studies
 
 BEAT_EVERY = 30  # seconds between two beats of a live invocation
 STALE_AFTER = 300  # a parent run of another machine silent this long is dead

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from pipeline import datasets, inference, metrics, params, tracking
-from pipeline.search.plan import Plan
+from pipeline.engine.plan import Plan
 
 log = logging.getLogger("pipeline")
 TEXT_EXAMPLES = ("A wonderful, moving film.", "Two hours I will never get back.")
@@ -47,14 +47,23 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     options = params.data_options(trial.user_attrs.get("representation", {}))
     fitted = datasets.fitted_for(plan.dataset, options)
     task = plan.dataset.task
-    bundle = inference.save_bundle(workdir / "bundle", path, fitted, task, classes)
+    code = plan.builder.modules if plan.builder else ()
+    bundle = inference.save_bundle(workdir / "bundle", path, fitted, task, classes, code)
     from pipeline.tracking import models  # deferred: MLflow's model API costs seconds to import
 
     value = (metrics.val_metric(task), about["value"], minimize)
     run_id = trial.user_attrs[tracking.RUN_ID_ATTR]
     plugin = (plan.dataset.distribution,) if plan.dataset.distribution else ()
+    files = plan.builder.files() if plan.builder else []
     uri = models.log_model(
-        plan.stores.tracking, run_id, bundle, example_input(fitted), plan.study, value, plugin
+        plan.stores.tracking,
+        run_id,
+        bundle,
+        example_input(fitted),
+        plan.study,
+        value,
+        plugin,
+        code=files,
     )
     log.info("best model (trial %d) registered as %s", trial.number, uri)
     return uri
