@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+RAY_STAMP := $(VENV)/.ray-stamp
 
 DATASET ?= imdb
 N_TRIALS ?= 30
@@ -25,11 +26,12 @@ PYTEST_ARGS ?=
 TORCH ?= torch==2.13.0
 
 WORKERS ?= 1
+RAY ?=
 SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) \
-	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE))
+	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE)) $(if $(RAY),--ray $(RAY))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +45,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project, its dev extra, JAX and PyTorch
 
-test: $(STAMP) ## Run the whole test suite (CI runs this)
+# Ray (about 285 MB): for the tests, and for `make search RAY=...` on first use
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $(RAY_STAMP)
+
+test: $(STAMP) $(RAY_STAMP) ## Run the whole test suite (CI runs this)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
@@ -63,15 +70,15 @@ format: $(STAMP) ## Format the code with ruff
 datasets: $(STAMP) ## List the datasets and where their data is
 	$(BIN)/pipeline datasets
 
-search: $(STAMP) ## Run an Optuna study: make search DATASET=imdb N_TRIALS=30
+search: $(STAMP) $(if $(RAY),$(RAY_STAMP)) ## Run an Optuna study: make search DATASET=imdb N_TRIALS=30 [RAY=local WORKERS=2]
 	$(BIN)/pipeline search $(DATASET) $(SEARCH_ARGS)
 
 train: $(STAMP) ## Train the seed recipe once: make train DATASET=reuters ARGS="epochs=9"
 	$(BIN)/pipeline train $(DATASET) $(ARGS)
 
-reproduce: $(STAMP) ## Reproduce a seed table: make reproduce TABLE=blog-imdb SEEDS=3
+reproduce: $(STAMP) $(if $(RAY),$(RAY_STAMP)) ## Reproduce a seed table: make reproduce TABLE=blog-imdb SEEDS=3
 	$(BIN)/pipeline reproduce $(TABLE) --seeds $(SEEDS) --workers $(WORKERS) \
-		$(if $(OUTPUT),--output $(OUTPUT))
+		$(if $(OUTPUT),--output $(OUTPUT)) $(if $(RAY),--ray $(RAY))
 
 export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..] [TOP=10]
 	$(BIN)/pipeline export $(DATASET) $(if $(STUDY),--study $(STUDY)) --top $(TOP) \
@@ -87,14 +94,22 @@ serve: $(STAMP) ## Serve a registered champion: make serve MODEL=imdb SERVE_PORT
 dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_PORT)
 	$(BIN)/pipeline dashboard --port $(DASHBOARD_PORT)
 
+cluster: $(STAMP) $(RAY_STAMP) ## A three-host Ray rehearsal in network namespaces, a node killed mid-study (root, ~10 min): bench/results/cluster.md
+	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/cluster.py
+
+wheel: $(STAMP) ## The project as a wheel in dist/, what a cluster node installs
+	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+	@ls -l dist/*.whl
+
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
 bench: bench-speed bench-search bench-model bench-custom ## The benchmarks below (~70 min on 2 cores)
 
-bench-speed: $(STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, then each Keras backend (~12 min): bench/results/latest.md, backends.md
+bench-speed: $(STAMP) $(RAY_STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, each Keras backend, Ray vs local workers (~20 min): bench/results/latest.md, backends.md, ray.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/ray_speed.py
 
 bench-custom: $(STAMP) ## Your own model: a Conv1D (examples/imdb_cnn.py) vs the MLP, 20 IMDB trials each (~4 min): bench/results/custom_model.md
 	$(BIN)/python bench/custom_model.py

@@ -75,6 +75,20 @@ def _backend(option: str | None) -> str:
     return name
 
 
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Place the workers with Ray: local (a private Ray for this command), auto "
+        "(the cluster this machine joined) or HOST:PORT / ray://HOST:PORT.",
+    ),
+]
+CpusPerWorker = Annotated[
+    float | None, typer.Option(help="With --ray: CPUs per worker (default: the cluster's / N).")
+]
+GpusPerWorker = Annotated[
+    float, typer.Option(help="With --ray: GPUs per worker; 0.25 lets four share one GPU.")
+]
 TextCol = Annotated[str | None, typer.Option(help="csv:PATH: the text column (a text dataset).")]
 LabelCol = Annotated[str | None, typer.Option(help="csv:PATH: the label column.")]
 FeatureCols = Annotated[

@@ -14,9 +14,12 @@ from pipeline import settings, spaces, stopping
 from pipeline.cli import (
     DATASET_HELP,
     Backend,
+    CpusPerWorker,
     FeatureCols,
+    GpusPerWorker,
     KFolds,
     LabelCol,
+    RayAddress,
     Task,
     TextCol,
     _backend,
@@ -88,6 +91,9 @@ def search(
     task: Task = None,
     k_folds: KFolds = None,
     backend: Backend = None,
+    ray: RayAddress = None,
+    cpus_per_worker: CpusPerWorker = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     backend = _backend(backend)  # first: before anything imports Keras
@@ -112,6 +118,7 @@ def search(
         warm_start=tuple(warm_start or ()),
         csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
         backend=backend,
+        ray=_ray(ray, cpus_per_worker, gpus_per_worker),
     )
     plan = engine.search_plan(options)
     stopping.install()
@@ -133,6 +140,17 @@ def search(
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
         lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
     typer.echo("\n".join(lines))
+
+
+def _ray(address: str | None, cpus: float | None, gpus: float):
+    """`--ray` and its shares, or None (local worker processes; Ray is not imported)."""
+    from pipeline.engine.plan import RayOptions
+
+    if address is None:
+        if cpus is not None or gpus:
+            raise UserError("--cpus-per-worker and --gpus-per-worker go with --ray ADDRESS")
+        return None
+    return RayOptions(address, cpus, gpus)
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
@@ -210,6 +228,9 @@ def reproduce(
     verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     backend: Backend = None,
+    ray: RayAddress = None,
+    cpus_per_worker: CpusPerWorker = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
     backend = _backend(backend)  # first: before anything imports Keras
@@ -217,7 +238,15 @@ def reproduce(
     from pipeline import engine
 
     plan = engine.reproduce_plan(
-        table, seeds, study, storage, tracking_uri, verbose, workers, backend=backend
+        table,
+        seeds,
+        study,
+        storage,
+        tracking_uri,
+        verbose,
+        workers,
+        backend=backend,
+        ray=_ray(ray, cpus_per_worker, gpus_per_worker),
     )
     stopping.install()
     try:

@@ -25,10 +25,17 @@ log = logging.getLogger("pipeline")
 
 class Objective:
     def __init__(
-        self, plan: Plan, data: DataCache, tracker, slot: Slot, best: BestModel, device: str
+        self,
+        plan: Plan,
+        data: DataCache,
+        tracker,
+        slot: Slot,
+        best: BestModel,
+        device: str,
+        where: dict[str, str] | None = None,
     ) -> None:
         self.plan, self.data, self.tracker, self.slot, self.best = plan, data, tracker, slot, best
-        self.tags = plan.tags | {tracking.DEVICE: device}
+        self.tags = plan.tags | {tracking.DEVICE: device} | (where or {})
         self.recorder = TrialRecorder(tracker)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
@@ -67,6 +74,7 @@ class Objective:
         name = f"trial-{trial.number}"
         run_id = self.tracker.start_run(slot.experiment_id, name, slot.parent_run_id, tags)
         trial.set_user_attr(tracking.RUN_ID_ATTR, run_id)
+        trial.set_user_attr("worker", self.slot.index)
         return run_id
 
     def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
@@ -116,19 +124,22 @@ class DataCache:
     """The dataset in each representation a trial asks for (vocabulary, n-grams, output
     mode, headline), loaded once per process: read from the disk cache, a few kept here."""
 
-    def __init__(self, spec: datasets.Spec, default: datasets.Dataset | None = None) -> None:
+    def __init__(
+        self, spec: datasets.Spec, default: datasets.Dataset | None = None, loader=None
+    ) -> None:
         self.spec, self.default = spec, default  # the seeds' representation, when loaded
         self.others: dict[datasets.DataOptions, datasets.Dataset] = {}
+        self.loader = loader or (lambda options: datasets.load_dataset(spec, options))
 
     def get(self, options: datasets.DataOptions) -> datasets.Dataset:
         if options == datasets.DataOptions():
             if self.default is None:  # loaded when a trial first asks for it
                 log.info("loading %s", self.spec.name)
-                self.default = datasets.load_dataset(self.spec)
+                self.default = self.loader(datasets.DataOptions())
             return self.default
         if options not in self.others:
             log.debug("loading %s with %s", self.spec.name, options)
             if len(self.others) >= 3:  # a few in memory; the rest stay on disk
                 self.others.pop(next(iter(self.others)))
-            self.others[options] = datasets.load_dataset(self.spec, options)
+            self.others[options] = self.loader(options)
         return self.others[options]

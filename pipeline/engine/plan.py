@@ -95,6 +95,16 @@ class TableTrials:
 
 
 @dataclass(frozen=True)
+class RayOptions:
+    """`--ray ADDRESS --cpus-per-worker C --gpus-per-worker G`: where the workers run
+    (None: the cluster's CPUs shared among them; no GPU). Read by `pipeline.cluster`."""
+
+    address: str  # local | auto | HOST:PORT | ray://HOST:PORT
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float = 0.0
+
+
+@dataclass(frozen=True)
 class Plan:
     """A study to bring to `n_trials` finished trials, logged under one MLflow parent run."""
 
@@ -111,6 +121,7 @@ class Plan:
     verbose: bool = False
     parent_params: dict[str, Any] = field(default_factory=dict)
     backend: str = "tensorflow"  # Keras' backend, set in every process before Keras starts
+    ray: RayOptions | None = None  # workers placed by Ray; None: local processes
 
     @property
     def kind(self) -> str:

@@ -3,6 +3,7 @@ created; the runner and the workers then trust the plan."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from collections.abc import Callable
@@ -13,7 +14,15 @@ from typing import Any
 from pipeline import backends, builders, datasets, metrics, params, settings, spaces, tables
 from pipeline.datasets.text import OUTPUT_MODES
 from pipeline.engine import studies, workers
-from pipeline.engine.plan import Known, Plan, SpaceTrials, Stores, TableTrials, TrainPlan
+from pipeline.engine.plan import (
+    Known,
+    Plan,
+    RayOptions,
+    SpaceTrials,
+    Stores,
+    TableTrials,
+    TrainPlan,
+)
 from pipeline.errors import UserError
 
 WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
@@ -42,6 +51,7 @@ class SearchOptions:
     csv: datasets.CsvOptions | None = None  # how to read a csv: dataset
     backend: str | None = None  # Keras' backend (None: KERAS_BACKEND, else TensorFlow)
     builder: Callable | None = None  # a custom space's build function, given from Python
+    ray: RayOptions | None = None  # `--ray ADDRESS`: workers placed by Ray
 
 
 def search_plan(options: SearchOptions) -> Plan:
@@ -60,6 +70,7 @@ def search_plan(options: SearchOptions) -> Plan:
     if "embedding" in space.families() and spec.task == "regression":
         raise UserError(f"{path}: the embedding family needs a text dataset")
     backend = backends.chosen(options.backend)
+    check_ray(options.ray)
     check_builder(space, spec, backend)
     objectives = metrics.parse_objectives(spec.task, options.objective)
     stores = _stores(options.storage, options.tracking_uri, options.workers)
@@ -79,6 +90,7 @@ def search_plan(options: SearchOptions) -> Plan:
         heartbeat=options.heartbeat,
         verbose=options.verbose,
         backend=backend,
+        ray=options.ray,
         parent_params={
             "dataset": spec.name,
             "space": str(path),
@@ -104,6 +116,7 @@ def reproduce_plan(
     verbose: bool = False,
     n_workers: int = 1,
     backend: str | None = None,
+    ray: RayOptions | None = None,
 ) -> Plan:
     """A grid study that trains every row of a seed table `seeds` times."""
     specs: dict[str, datasets.Spec] = {}
@@ -131,6 +144,7 @@ def reproduce_plan(
         workers=n_workers,
         verbose=verbose,
         backend=backend,
+        ray=check_ray(ray),
         parent_params={
             "table": seed_table.name,
             "dataset": spec.name,
@@ -302,6 +316,22 @@ def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:
     if not path.is_file():
         raise UserError(f"search space {path} not found")
     return path
+
+
+def check_ray(options: RayOptions | None) -> RayOptions | None:
+    """`--ray` and its shares of the cluster; Ray itself is reached when the plan runs."""
+    if options is None:
+        return None
+    if not options.address.strip():
+        raise UserError("--ray needs an address: local, auto, HOST:PORT or ray://HOST:PORT")
+    cpus, gpus = options.cpus_per_worker, options.gpus_per_worker
+    if cpus is not None and not (math.isfinite(cpus) and cpus > 0):
+        raise UserError(f"--cpus-per-worker must be a positive number, got {cpus}")
+    if not (math.isfinite(gpus) and gpus >= 0):
+        raise UserError(f"--gpus-per-worker must be 0 or more (0.25: four share a GPU), got {gpus}")
+    if importlib.util.find_spec("ray") is None:
+        raise UserError("--ray needs Ray: pip install 'pipeline[ray]' (make installs it)")
+    return options
 
 
 MAX_SEED = 2**31 - 1  # trial n trains with seed + n; numpy takes seeds below 2**32

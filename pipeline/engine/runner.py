@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -63,15 +64,15 @@ def run(plan: Plan) -> Outcome:
     tracker.log_datasets(parent_id, dataset_inputs(plan.dataset, defaults, data))
     with tempfile.TemporaryDirectory() as folder:
         slot = Slot(experiment_id, parent_id, folder, quota=plan.n_trials - studies.finished(study))
-        if plan.workers > 1:  # each worker loads its own; the parent's copy would wait
-            data = None  # unused while they train (IMDB: about 50 MB)
+        if plan.workers > 1 and plan.ray is None:  # each worker loads its own; the parent's
+            data = None  # copy would wait, unused while they train (IMDB: about 50 MB)
         try:
             _run_trials(study, plan, slot, data, tracker)
         finally:
             heartbeat.stop()
             if monitor is not None:
                 monitor.finish()
-        if plan.workers > 1:  # read again for the report and the model (IMDB: 0.2 s)
+        if data is None:  # read again for the report and the model (IMDB: 0.2 s)
             data = datasets.load_dataset(plan.dataset)
         sweep(study, tracker, plan)
         table = report.trials_frame(study, top=10)
@@ -91,6 +92,15 @@ def preflight(plan: Plan) -> tuple[datasets.Dataset, tracking.Tracker]:
     """Read the data and reach the tracking store before any study or run exists, so a bad
     archive or an unreachable server leaves nothing half-written."""
     data = datasets.load_dataset(plan.dataset)
+    if plan.ray is not None:  # the cluster reached, and fit for the stores, before a study
+        from pipeline import cluster
+
+        try:
+            cluster.connect(plan.ray, plan.workers)
+            cluster.check_stores(plan.stores.storage, plan.stores.tracking)
+        except BaseException:
+            cluster.shutdown()
+            raise
     tracker = tracking.Tracker(plan.stores.tracking)
     tracker.experiment(plan.dataset.name)
     return data, tracker
@@ -101,7 +111,15 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
     Ctrl-C, FAILED on an error (a lost storage becomes one line saying how to resume)."""
     progress = Progress(study, plan.n_trials)
     try:
-        if plan.workers > 1:
+        if plan.ray is not None:
+            from pipeline import cluster
+
+            shares = workers.quotas(slot.quota, plan.workers)
+            slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
+            folder = Path(slot.folder)
+            codes = cluster.run(plan, slots, data, progress, _finished_by(study), folder)
+            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
+        elif plan.workers > 1:
             shares = workers.quotas(slot.quota, plan.workers)
             slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
             arguments = [(plan, s) for s in slots]
@@ -110,6 +128,8 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         else:
             work(study, plan, slot, progress, data, tracker)
     except KeyboardInterrupt:
+        if plan.ray is not None:  # its workers interrupted: their runs KILLED, trials FAIL
+            sweep(study, tracker, plan)
         tracker.end_run(slot.parent_run_id, tracking.KILLED)
         raise Interrupted(
             f"interrupted; run the same command again to resume study {plan.study!r} "
@@ -126,6 +146,10 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
         ) from None
     finally:
         progress.close()
+        if plan.ray is not None:  # a local Ray stops with its command; a cluster stays
+            from pipeline import cluster
+
+            cluster.shutdown()
 
 
 def _run_leftovers(study, plan: Plan, slot: Slot, codes: list[int], progress, data, tracker):
@@ -154,16 +178,20 @@ def work(
     progress: Progress | None = None,
     data: datasets.Dataset | None = None,
     tracker: tracking.Tracker | None = None,
+    loader: Callable | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Run trials until this slot's quota or the study's `n_trials` is reached (`data`,
-    `tracker`: the invocation's own, in its process; a worker process makes its own)."""
+    `tracker`: the invocation's own, in its process; a worker process makes its own).
+    `loader`: where a representation comes from (a Ray worker's: the object store);
+    `tags`: what its trial runs add (a Ray worker's node and host)."""
     # a parent that handed trials to workers has not started its backend yet
     backends.start(plan.backend, quiet=not plan.verbose)
 
-    cache = DataCache(plan.dataset, data)
+    cache = DataCache(plan.dataset, data, loader)
     best = BestModel(Path(slot.folder), slot.index, minimizes(plan))
     tracker = tracker or tracking.Tracker(plan.stores.tracking)
-    objective = Objective(plan, cache, tracker, slot, best, backends.devices())
+    objective = Objective(plan, cache, tracker, slot, best, backends.devices(), tags)
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
     # What lives now (TensorFlow, MLflow, the data) lives to the end: leave it out of the
@@ -184,6 +212,17 @@ def work(
     finally:
         gc.unfreeze()
         objective.close()
+
+
+def _finished_by(study: optuna.Study) -> Callable[[int], int]:
+    """How many trials the worker of each slot index finished (a lost Ray worker's
+    replacement owes the rest of its share)."""
+
+    def finished(index: int) -> int:
+        done = study.get_trials(deepcopy=False, states=studies.DONE)
+        return sum(1 for t in done if t.user_attrs.get("worker") == index)
+
+    return finished
 
 
 def minimizes(plan: Plan) -> bool:

@@ -93,7 +93,12 @@ class Tracker:
             )
             for d in datasets
         ]
-        self._call(self.client.log_inputs, run_id, datasets=inputs)
+        try:
+            self.client.log_inputs(run_id, datasets=inputs)
+        except self._mlflow.exceptions.MlflowException:
+            # two workers adding the same new dataset at once: one of them loses the race
+            # on its unique key (SQLite's IntegrityError); the dataset exists now, so again
+            self._call(self.client.log_inputs, run_id, datasets=inputs)
 
     def watch_system(self, run_id: str):
         """MLflow's own sampler of CPU, memory, disk, network (and GPU) metrics for a run,
