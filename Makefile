@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 RAY_STAMP := $(VENV)/.ray-stamp
+DOCS_STAMP := $(VENV)/.docs-stamp
+# setuptools' notes on editable installs (BuildBackendWarning) are no news to the user
+PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip
 
 DATASET ?= imdb
 N_TRIALS ?= 30
@@ -31,7 +34,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE)) $(if $(RAY),--ray $(RAY))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster docs screenshots clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,16 +42,29 @@ help: ## Show this help
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,jax]' $(TORCH)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev,jax]' $(TORCH)
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project, its dev extra, JAX and PyTorch
 
 # Ray (about 285 MB): for the tests, and for `make search RAY=...` on first use
 $(RAY_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	$(PIP) install --quiet -e '.[ray]'
 	touch $(RAY_STAMP)
+
+# MkDocs, its Material theme and Selenium: for the documentation site and its pictures
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# NO_MKDOCS_2_WARNING: Material's banner about a successor of MkDocs, no news to the reader
+docs: $(DOCS_STAMP) ## Build the documentation site strictly into site/ (a broken link or picture fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "site/index.html: open it, or run $(BIN)/mkdocs serve"
+
+screenshots: $(DOCS_STAMP) ## Pictures for docs/images/ from a real small IMDB search, in headless Chromium (apt: chromium chromium-driver)
+	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python docs/screenshots.py
 
 test: $(STAMP) $(RAY_STAMP) ## Run the whole test suite (CI runs this)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -60,12 +76,12 @@ fuzz: $(STAMP) ## Property-based tests with a long, random budget (12,800 exampl
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/ruff check pipeline tests bench examples docs/hooks.py docs/screenshots.py
+	$(BIN)/ruff format --check pipeline tests bench examples docs/hooks.py docs/screenshots.py
 
 format: $(STAMP) ## Format the code with ruff
-	$(BIN)/ruff check --fix pipeline tests bench
-	$(BIN)/ruff format pipeline tests bench
+	$(BIN)/ruff check --fix pipeline tests bench examples docs/hooks.py docs/screenshots.py
+	$(BIN)/ruff format pipeline tests bench examples docs/hooks.py docs/screenshots.py
 
 datasets: $(STAMP) ## List the datasets and where their data is
 	$(BIN)/pipeline datasets
@@ -94,17 +110,17 @@ serve: $(STAMP) ## Serve a registered champion: make serve MODEL=imdb SERVE_PORT
 dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_PORT)
 	$(BIN)/pipeline dashboard --port $(DASHBOARD_PORT)
 
-cluster: $(STAMP) $(RAY_STAMP) ## A three-host Ray rehearsal in network namespaces, a node killed mid-study (root, ~10 min): bench/results/cluster.md
+cluster: $(STAMP) $(RAY_STAMP) ## A three-host Ray rehearsal in network namespaces, a node killed mid-study (root, ~4 min): bench/results/cluster.md
 	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/cluster.py
 
 wheel: $(STAMP) ## The project as a wheel in dist/, what a cluster node installs
-	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+	rm -rf dist && $(PIP) wheel --quiet --no-deps --no-build-isolation -w dist .
 	@ls -l dist/*.whl
 
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-model bench-custom ## The benchmarks below (~70 min on 2 cores)
+bench: bench-speed bench-search bench-model bench-custom ## The benchmarks below (~80 min on 2 cores)
 
 bench-speed: $(STAMP) $(RAY_STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, each Keras backend, Ray vs local workers (~20 min): bench/results/latest.md, backends.md, ray.md
 	$(BIN)/python bench/run.py
@@ -127,7 +143,7 @@ bench-gpu: ## On the lent GPU machine (its python3, no .venv): the kit's wheels,
 bench-gpu-cpu: $(STAMP) ## The same searches on this CPU, as bench-gpu's baseline: bench/results/gpu_cpu.json
 	PIPELINE_DATA_DIR=$(CURDIR)/.gpu-kit/data $(BIN)/python bench/gpu.py --cpu
 
-soak: $(STAMP) ## 4 workers, PostgreSQL, an MLflow server and chaos (~12 min): bench/results/soak.md
+soak: $(STAMP) ## 4 workers, PostgreSQL, an MLflow server and chaos (workers killed for up to 7 min): bench/results/soak.md
 	$(BIN)/python bench/soak.py
 
 bench-search: $(STAMP) ## Search quality vs recipe and seed tables (~50 min): bench/results/search_quality.md

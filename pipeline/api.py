@@ -41,8 +41,10 @@ def search(
     name; `builder`: a function `build(params, inputs)` of yours (a cell's) for a space of
     your own model; `options`: the other fields of `SearchOptions` (workers, study,
     storage, tracking_uri, backend, timeout, seed, sampler, ...)."""
+    from pipeline import tracking
     from pipeline.engine import SearchOptions, run, search_plan
 
+    tracking.quiet(options.get("verbose", False))
     plan = search_plan(
         SearchOptions(dataset, space=space, n_trials=n_trials, builder=builder, **options)
     )
@@ -63,8 +65,10 @@ def train(
 ) -> TrainResult:
     """Train one configuration, as `pipeline train DATASET key=value ...` does: the space's
     defaults with `params`, logged as one MLflow run."""
+    from pipeline import tracking
     from pipeline.engine import train_once, train_plan
 
+    tracking.quiet(verbose)
     plan = train_plan(
         dataset,
         dict(params or {}),

@@ -47,6 +47,9 @@ def _logging(verbose: bool, tensorflow: bool = True) -> None:
     """Log levels; and TensorFlow imported now without its start-up notes (unless verbose),
     except in a parent that only hands trials to workers (`tensorflow=False`): it imports
     TensorFlow when it first needs it (its best model), and holds ~550 MB less meanwhile."""
+    from pipeline import tracking
+
+    tracking.quiet(verbose)  # before anything imports MLflow
     if not verbose and tensorflow:
         from pipeline import quiet
 

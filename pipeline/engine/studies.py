@@ -49,7 +49,19 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
         )
     study.set_user_attr("val_metric", metrics.val_metric(plan.dataset.task))
     study.set_user_attr("objectives", list(plan.objectives))
+    name_objectives(study, plan)
     return study
+
+
+def name_objectives(study: optuna.Study, plan: Plan) -> None:
+    """optuna-dashboard labels the objectives by these names, not "Objective 0" (Optuna's
+    metric names are experimental: its warning is no news to the user)."""
+    names = [metrics.val_metric(plan.dataset.task)]
+    names += [metrics.logged_metric(name) for name in plan.objectives[1:]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != names:
+            study.set_metric_names(names)
 
 
 RECIPE = "defaults"  # the source of the recipe trial: the space's defaults

@@ -41,6 +41,17 @@ def _artifact_root(uri: str) -> Path | None:
     return None if database is None else database.parent / "artifacts"
 
 
+def quiet(verbose: bool) -> None:
+    """MLflow's own notes (its CloudPickle warning, the signature check, "Downloading
+    artifacts" bars) kept out of a command's output unless `verbose`. Set in the
+    environment before MLflow is imported, so worker processes inherit it."""
+    if verbose:
+        return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # where MLflow is imported already
+
+
 class Tracker:
     """A thin service over `MlflowClient`; every call names its run explicitly."""
 

@@ -4,6 +4,8 @@ on the version best by the study's validation metric."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import warnings
@@ -84,7 +86,9 @@ def log_model(
             pip_requirements=[*_requirements(), *requirements],
         )
     try:
-        version = mlflow.register_model(info.model_uri, name, await_registration_for=60)
+        with contextlib.redirect_stderr(io.StringIO()):  # its "Successfully registered" and
+            # "Created version" lines: the summary names the model itself
+            version = mlflow.register_model(info.model_uri, name, await_registration_for=60)
     except MlflowException as error:
         log.warning("model logged but not registered (%s): %s", mask(tracking_uri), error)
         return None
