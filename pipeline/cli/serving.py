@@ -115,13 +115,16 @@ def run_group(command: list[str], grace: float = 10.0) -> int:
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    server = subprocess.Popen(command, start_new_session=True)
+    # the server's deprecation notes (Starlette's, once per uvicorn worker) and MLflow's
+    # start-up notes are no news to the user
+    quiet = {"PYTHONWARNINGS": "ignore", "MLFLOW_LOGGING_LEVEL": "WARNING"}
+    server = subprocess.Popen(command, start_new_session=True, env=os.environ | quiet)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, stop)
     try:
         return server.wait()
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # asked to stop: not a failure (make would say "Error 130")
+        return 0
     finally:
         _stop_group(server, grace)
 

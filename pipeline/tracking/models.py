@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import UserError
-from pipeline.settings import check_tracking_uri, mask
+from pipeline.settings import check_tracking_uri, mask, sqlite_path
 
 log = logging.getLogger("pipeline")
 CHAMPION = "champion"
@@ -130,7 +130,13 @@ def load_model(tracking_uri: str, uri: str):
     except (MlflowException, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         hint = " (a search registers its best model when it completes a trial)"
-        raise UserError(f"no model at {uri}: {first}{hint if CHAMPION in uri else ''}") from None
+        where = mask(tracking_uri)
+        database = sqlite_path(tracking_uri)
+        if database is not None and not database.is_absolute():  # run from another folder?
+            where += f", relative to the current folder {Path.cwd()}"
+        raise UserError(
+            f"no model at {uri} in {where}: {first}{hint if CHAMPION in uri else ''}"
+        ) from None
 
 
 def _requirements() -> list[str]:
