@@ -147,10 +147,12 @@ def run(
             progress()
             for ref in done:
                 slot = running.pop(ref)
-                replacement = _collect(ref, slot, shares[slot.index], folder, finished_by, plan)
+                lost, replacement = _collect(
+                    ref, slot, shares[slot.index], folder, finished_by, plan
+                )
                 if replacement is not None:
                     running[task.remote(plan, replacement, server, cpus)] = replacement
-                elif not _succeeded(ref):
+                elif lost:
                     codes[slot.index] = 1
     except KeyboardInterrupt:
         _cancel(list(running))
@@ -159,9 +161,9 @@ def run(
 
 
 def _collect(ref, slot, share: int, folder: Path, finished_by, plan):
-    """A finished task's best model into `folder`; for a lost one, its replacement slot
-    (None when it owed nothing more or the deadline has passed). `share`: the trials the
-    slot's index owes in all, whoever of its workers finished them."""
+    """(lost, replacement): a finished task's best model goes into `folder`; a lost one
+    gets a replacement slot (None when it owed nothing more or the deadline has passed).
+    `share`: the trials the slot's index owes in all, whoever of its workers finished them."""
     try:
         files = ray.get(ref)
     except ray.exceptions.RayError as error:
@@ -169,19 +171,11 @@ def _collect(ref, slot, share: int, folder: Path, finished_by, plan):
         first = str(error).strip().splitlines()[0][:200]
         log.warning("Ray worker %d lost (%s); %d trials owed", slot.index, first, max(owed, 0))
         if (share and owed <= 0) or plan.seconds_left() == 0:
-            return None
-        return replace(slot, quota=max(owed, 0))
+            return True, None
+        return True, replace(slot, quota=max(owed, 0))
     for name, content in files.items():
         (folder / name).write_bytes(content)
-    return None
-
-
-def _succeeded(ref) -> bool:
-    try:
-        ray.get(ref)
-    except ray.exceptions.RayError:
-        return False
-    return True
+    return False, None
 
 
 def _cancel(refs: list) -> None:

@@ -119,11 +119,17 @@ def test_sigkilled_worker_trial_is_retried_and_its_run_killed(
     err = finish(proc, 0)
     notes = [line for line in err.splitlines() if "cuda" in line or "absl" in line]
     assert not notes, notes  # TensorFlow's start-up notes, quieted in parent and workers
-    study = optuna.load_study(study_name="kill", storage=pg_storage)
+    check_killed_trial_retried("kill", pg_storage, stores, victim, 6)
+
+
+def check_killed_trial_retried(study_name: str, storage: str, stores, victim, n: int) -> None:
+    """The victim's trial FAIL and tried again with its params, exactly `n` COMPLETE, the
+    victim's run KILLED, no run RUNNING, one FINISHED run per completed trial."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
     killed_number = int(victim.data.tags["trial_number"])
     assert study.trials[killed_number].state == optuna.trial.TrialState.FAIL
-    done = complete("kill", pg_storage)
-    assert len(done) == 6
+    done = complete(study_name, storage)
+    assert len(done) == n
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
     assert retried and retried[0].params == study.trials[killed_number].params
     client = MlflowClient(tracking_uri=stores["tracking"])

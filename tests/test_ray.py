@@ -17,7 +17,13 @@ from pipeline import engine
 from pipeline.cli import app
 from pipeline.engine.plan import RayOptions
 from tests.conftest import TINY_SPACE, check_one_run_per_trial, runs_of, space_file
-from tests.test_faults import cli, finish, running_trial_run, search_args
+from tests.test_faults import (
+    check_killed_trial_retried,
+    cli,
+    finish,
+    running_trial_run,
+    search_args,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -61,18 +67,7 @@ def test_a_sigkilled_ray_worker_trial_is_retried_and_nothing_is_left_running(
     os.kill(int(victim.data.tags["worker_pid"]), signal.SIGKILL)
     err = finish(proc, 0)
     assert "Ray worker" in err and "lost" in err
-    study = optuna.load_study(study_name="rk", storage=pg_storage)
-    killed = int(victim.data.tags["trial_number"])
-    assert study.trials[killed].state == optuna.trial.TrialState.FAIL
-    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(done) == 6
-    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed]
-    assert retried and retried[0].params == study.trials[killed].params
-    client = MlflowClient(tracking_uri=stores["tracking"])
-    assert client.get_run(victim.info.run_id).info.status == "KILLED"
-    _, children = runs_of(stores["tracking"], "imdb")
-    assert not [c for c in children if c.info.status == "RUNNING"]
-    assert len([c for c in children if c.info.status == "FINISHED"]) == 6
+    check_killed_trial_retried("rk", pg_storage, stores, victim, 6)
 
 
 def test_a_multi_node_ray_with_sqlite_stores_is_refused_in_one_line(tiny_data, stores, tmp_path):

@@ -111,22 +111,20 @@ def _run_trials(study, plan: Plan, slot: Slot, data, tracker: tracking.Tracker) 
     Ctrl-C, FAILED on an error (a lost storage becomes one line saying how to resume)."""
     progress = Progress(study, plan.n_trials)
     try:
+        if plan.ray is None and plan.workers == 1:
+            work(study, plan, slot, progress, data, tracker)
+            return
+        shares = workers.quotas(slot.quota, plan.workers)
+        slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
         if plan.ray is not None:
             from pipeline import cluster
 
-            shares = workers.quotas(slot.quota, plan.workers)
-            slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
             folder = Path(slot.folder)
             codes = cluster.run(plan, slots, data, progress, _finished_by(study), folder)
-            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
-        elif plan.workers > 1:
-            shares = workers.quotas(slot.quota, plan.workers)
-            slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
+        else:
             arguments = [(plan, s) for s in slots]
             codes = workers.run(work_in_process, arguments, progress, backend=plan.backend)
-            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
-        else:
-            work(study, plan, slot, progress, data, tracker)
+        _run_leftovers(study, plan, slot, codes, progress, data, tracker)
     except KeyboardInterrupt:
         if plan.ray is not None:  # its workers interrupted: their runs KILLED, trials FAIL
             sweep(study, tracker, plan)
