@@ -78,9 +78,10 @@ test-fast: $(STAMP) ## Run the tests not marked slow
 fuzz: $(STAMP) ## Property-based tests with a long, random budget (12,800 examples, ~2 min)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 
-lint: $(STAMP) ## Check style with ruff
+lint: $(STAMP) ## Check style with ruff, and the layers of docs/architecture.md with import-linter
 	$(BIN)/ruff check pipeline tests bench examples docs/hooks.py docs/screenshots.py
 	$(BIN)/ruff format --check pipeline tests bench examples docs/hooks.py docs/screenshots.py
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix pipeline tests bench examples docs/hooks.py docs/screenshots.py

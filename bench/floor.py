@@ -41,7 +41,7 @@ def main() -> None:
     data = datasets.load_dataset("imdb")
     train_and_evaluate(RECIPE, data)  # TensorFlow's first-use costs, outside every timing
     gc.collect()
-    gc.freeze()  # as the project's trial loop does (search.runner.work)
+    gc.freeze()  # as the project's trial loop does (engine.trials.work)
     floor, floor_eval, project, parts = [], [], [], []
     for seed in range(args.repeats):
         floor.append(minimal_loop(data, seed, evaluate=False)[0])

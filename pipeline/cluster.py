@@ -19,13 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import ray
 
@@ -36,6 +33,29 @@ from pipeline.errors import UserError
 log = logging.getLogger("pipeline")
 LOCAL = "local"
 CANCEL_GRACE = 30.0  # seconds a cancelled worker has to end its run KILLED
+
+
+class RayWorkers:
+    """The executor (`engine.executors`) whose workers are Ray tasks."""
+
+    keeps_data = True  # the driver's data server vectorizes and hands it out
+
+    def __init__(self, plan) -> None:
+        self.plan = plan
+
+    def open(self) -> None:
+        """The cluster reached, and fit for the stores, before a study exists."""
+        connect(self.plan.ray, self.plan.workers)
+        check_stores(self.plan.stores.storage, self.plan.stores.tracking)
+
+    def run(self, study, slots: list, progress: Callable[[], None], data) -> list[int]:
+        from pipeline.engine.trials import finished_by
+
+        return run(self.plan, slots, data, progress, finished_by(study))
+
+    def close(self) -> None:
+        """A private Ray stops with its command; a cluster stays."""
+        shutdown()
 
 
 def connect(options: RayOptions, n_workers: int) -> None:
@@ -124,11 +144,11 @@ def run(
     data,
     progress: Callable[[], None],
     finished_by: Callable[[int], int],
-    folder: Path,
 ) -> list[int]:
     """One Ray task per slot, each running `work` on the plan; a lost one is replaced by
     a task with the trials it still owed (`finished_by(index)`: trials it finished).
-    Returns each slot's exit code (0 done, 1 gave up); the best models land in `folder`."""
+    Returns each slot's exit code (0 done, 1 gave up). The models a worker keeps go to
+    MLflow as it trains (`engine.kept`), not through the driver."""
     options = plan.ray
     cpus = per_worker_cpus(options, len(slots))
     server = _data_server(plan, data)
@@ -147,9 +167,7 @@ def run(
             progress()
             for ref in done:
                 slot = running.pop(ref)
-                lost, replacement = _collect(
-                    ref, slot, shares[slot.index], folder, finished_by, plan
-                )
+                lost, replacement = _collect(ref, slot, shares[slot.index], finished_by, plan)
                 if replacement is not None:
                     running[task.remote(plan, replacement, server, cpus)] = replacement
                 elif lost:
@@ -160,12 +178,12 @@ def run(
     return [codes[s.index] for s in slots]
 
 
-def _collect(ref, slot, share: int, folder: Path, finished_by, plan):
-    """(lost, replacement): a finished task's best model goes into `folder`; a lost one
-    gets a replacement slot (None when it owed nothing more or the deadline has passed).
+def _collect(ref, slot, share: int, finished_by, plan):
+    """(lost, replacement): a lost task gets a replacement slot (None when it owed nothing
+    more or the deadline has passed).
     `share`: the trials the slot's index owes in all, whoever of its workers finished them."""
     try:
-        files = ray.get(ref)
+        ray.get(ref)
     except ray.exceptions.RayError as error:
         owed = share - finished_by(slot.index) if share else 0
         first = str(error).strip().splitlines()[0][:200]
@@ -173,8 +191,6 @@ def _collect(ref, slot, share: int, folder: Path, finished_by, plan):
         if (share and owed <= 0) or plan.seconds_left() == 0:
             return True, None
         return True, replace(slot, quota=max(owed, 0))
-    for name, content in files.items():
-        (folder / name).write_bytes(content)
     return False, None
 
 
@@ -202,15 +218,13 @@ def _passed_env() -> dict[str, str]:
 
 
 @ray.remote
-def _work(plan, slot, server, cpus: float) -> dict[str, bytes]:
-    """A Ray worker: the trial loop on the plan, data from the server, its best model
-    returned as file contents (the driver's folder is on another machine)."""
+def _work(plan, slot, server, cpus: float) -> None:
+    """A Ray worker: the trial loop on the plan, data from the server."""
     from pipeline import backends
-    from pipeline.engine import runner, studies
+    from pipeline.engine import studies, trials
 
     threads = max(1, int(cpus))
     backends.start(plan.backend, threads=threads, quiet=not plan.verbose)
-    folder = Path(tempfile.mkdtemp(prefix="pipeline-ray-"))
     node = ray.get_runtime_context().get_node_id()
     where = {
         "ray_node": node,
@@ -218,14 +232,9 @@ def _work(plan, slot, server, cpus: float) -> dict[str, bytes]:
         "ray_gpu_ids": ",".join(map(str, ray.get_gpu_ids())) or "none",
         "ray_node_ip": next(n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node),
     }
-    try:
-        studies.quiet_optuna(plan.verbose)
-        study = studies.open_study(plan, worker=slot.index)
-        loader = _loader(server)
-        runner.work(study, plan, replace(slot, folder=str(folder)), loader=loader, tags=where)
-        return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    studies.quiet_optuna(plan.verbose)
+    study = studies.open_study(plan, worker=slot.index)
+    trials.work(study, plan, slot, loader=_loader(server), tags=where)
 
 
 def _loader(server) -> Callable:

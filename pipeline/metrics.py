@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pipeline.errors import UserError
 
 # `--objective accuracy,params`: the second objective's name -> the metric a trial logs
@@ -21,6 +23,16 @@ def val_metric(task: str) -> str:
 def lower_is_better(metric: str) -> bool:
     """Any metric name, as logged: `test_loss`, `final_val_mae`, `latency_ms`, ..."""
     return any(word in metric for word in _LOWER_IS_BETTER)
+
+
+def ranking_key(value: float | None, trial_number: int | None, minimize: bool) -> tuple:
+    """The one rule for "best", as a sort key (smallest first): the better value first
+    (lower when `minimize`), a tie to the lower trial number; a missing or NaN value, or a
+    missing number, after every known one. The summary, the export, the parent run's best
+    trial, the studies list and the registered model all rank with it."""
+    missing = value is None or math.isnan(value)
+    signed = 0.0 if missing else (float(value) if minimize else -float(value))
+    return (missing, signed, math.inf if trial_number is None else int(trial_number))
 
 
 def direction(metric: str) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipeline import tables, tracking
 from pipeline.errors import UserError
-from pipeline.metrics import SECOND_OBJECTIVES, lower_is_better
+from pipeline.metrics import SECOND_OBJECTIVES, lower_is_better, ranking_key
 from pipeline.params import layer_units
 
 
@@ -33,9 +33,9 @@ def trials_frame(study, top: int | None = None) -> pd.DataFrame:
         | ({second: t.values[1], "pareto": "✓" if t.number in front else ""} if second else {})
         for t in trials
     ]
+    minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    rows.sort(key=lambda row: ranking_key(row[metric], row["trial"], minimize))
     frame = pd.DataFrame(rows).reindex(columns=columns)
-    ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-    frame = frame.sort_values(metric, ascending=ascending, kind="stable")
     return frame.head(top) if top else frame
 
 
@@ -230,6 +230,8 @@ def export_frame(
     metric = metric or next(
         m for m in ("final_val_accuracy", "final_val_mae") if any(m in r["metrics"] for r in done)
     )
+    minimize = lower_is_better(metric)
+    done.sort(key=lambda r: ranking_key(r["metrics"].get(metric), _trial_number(r), minimize))
     tests = sorted({k for r in done for k in r["metrics"] if k.startswith("test_")})
     varying = _varying(runs)  # over every run of the study, failed and pruned too
     rows = [
@@ -252,12 +254,14 @@ def export_frame(
             row[second] = run["metrics"].get(second)
         frame, heading = _front_only(pd.DataFrame(rows), [metric, second])
     else:
-        frame = pd.DataFrame(rows)
-    frame = frame.sort_values(
-        metric, ascending=lower_is_better(metric), kind="stable", na_position="last"
-    )
+        frame = pd.DataFrame(rows)  # ranked already: `done` is in the order of the rule
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return (frame.head(top) if top else frame), heading, note
+
+
+def _trial_number(run: dict) -> int | None:
+    number = run["tags"].get(tracking.TRIAL_NUMBER)
+    return int(number) if number is not None and number.isdigit() else None
 
 
 def export_text(

@@ -14,9 +14,19 @@ _PROJECT_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 
 
 def data_dir() -> Path:
-    """`PIPELINE_DATA_DIR`, else Keras' own dataset cache."""
+    """`PIPELINE_DATA_DIR`, else Keras' own dataset cache; a file there (or above it) is one
+    line, not an error from the first `mkdir` deep in a download."""
     raw = os.environ.get("PIPELINE_DATA_DIR") or "~/.keras/datasets"
-    return Path(raw).expanduser().resolve()
+    path = Path(raw).expanduser().resolve()
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        name = "PIPELINE_DATA_DIR" if os.environ.get("PIPELINE_DATA_DIR") else "the data folder"
+        why = "it is a file" if blocker == path else f"{blocker} is a file"
+        raise UserError(
+            f"{name} {path} is not a folder ({why}); point PIPELINE_DATA_DIR at a folder "
+            "(the datasets are read, or downloaded, there)"
+        )
+    return path
 
 
 def search_spaces_dir() -> Path:
@@ -47,6 +57,23 @@ def check_port(port: int) -> int:
     if not 1 <= port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {port}")
     return port
+
+
+STORE_WAIT = 60.0  # seconds a store that went away (a restart, a failover) is waited for
+
+
+def store_wait(override: float | None = None) -> float:
+    """`--store-wait`, else `PIPELINE_STORE_WAIT`, else a minute."""
+    raw = override if override is not None else os.environ.get("PIPELINE_STORE_WAIT")
+    if raw is None or raw == "":
+        return STORE_WAIT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise UserError(f"PIPELINE_STORE_WAIT must be a number of seconds, got {raw!r}") from None
+    if not (0 <= seconds < float("inf")):
+        raise UserError(f"--store-wait must be 0 or more seconds, got {raw}")
+    return seconds
 
 
 def storage_url(override: str | None = None) -> str:

@@ -192,6 +192,11 @@ def load(path: Path | str, task: str | None = None, builder: Callable | None = N
         raw = read_yaml(path.read_text())
     except OSError as error:
         raise UserError(f"{path}: cannot read search space ({error.strerror})") from None
+    except UnicodeDecodeError as error:  # a binary file given by mistake
+        raise UserError(
+            f"{path}: not a text file (byte {error.start} is not UTF-8); a search space is "
+            "a YAML file (search_spaces/ holds examples)"
+        ) from None
     except yaml.YAMLError as error:
         problem = str(error).replace("\n", " ")
         raise UserError(f"{path}: not valid YAML ({problem})") from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.engine.studies import recipe_trial
-from pipeline.metrics import lower_is_better
+from pipeline.metrics import lower_is_better, ranking_key
 from pipeline.params import layer_units
 
 WIDTH = 110
@@ -47,7 +47,7 @@ def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
         return "(no completed trials)"
     metric = study.user_attrs.get("val_metric", "value")
     minimize = lower_is_better(metric)
-    ranked = sorted(trials, key=lambda t: t.values[0] if minimize else -t.values[0])
+    ranked = sorted(trials, key=lambda t: ranking_key(t.values[0], t.number, minimize))
     recipe = recipe_trial(trials)
     lines = _versus(ranked[0], recipe, metric)
     frame = _top_frame(ranked[:top], trials, metric)

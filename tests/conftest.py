@@ -94,6 +94,23 @@ def check_one_run_per_trial(stores, experiment: str, study: optuna.Study, n: int
     assert not [c for c in children if c.info.status == "RUNNING"]
 
 
+def check_best_everywhere(study: optuna.Study, stores) -> None:
+    """The registered model, the summary and the export name one best trial: the best
+    value, and the lowest number among its ties (tiny IMDB's validation accuracies are
+    multiples of 1/20, so ties are common)."""
+    from pipeline import report, summary, tracking
+
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    best = min(done, key=lambda t: (-t.value, t.number))
+    client = MlflowClient(tracking_uri=stores["tracking"])
+    champion = client.get_model_version_by_alias(study.study_name, "champion")
+    assert champion.run_id == best.user_attrs["mlflow_run_id"]
+    assert f"best   trial {best.number} " in summary.summary_text(study)
+    runs = tracking.Tracker(stores["tracking"]).trial_runs("imdb", study.study_name)
+    frame, _, _ = report.export_frame(runs)
+    assert frame.iloc[0]["run_id"] == best.user_attrs["mlflow_run_id"]
+
+
 # --- tiny archives ------------------------------------------------------------------------
 
 REAL_DATA = Path(os.environ.get("PIPELINE_DATA_DIR", "../shared/data")).resolve()

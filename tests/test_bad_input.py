@@ -195,5 +195,7 @@ def test_unreachable_tracking_server(tiny_data, stores, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     result = CliRunner().invoke(app, ["search", "imdb", "--n-trials", "1"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: MLflow at http://127.0.0.1:1")
+    assert result.output.startswith(
+        "error: cannot reach the MLflow tracking server at http://127.0.0.1:1"
+    )
     assert not Path(stores["storage"].removeprefix("sqlite:///")).exists()

@@ -148,7 +148,7 @@ def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stor
     proc = cli(args, tiny_data, stores, stores["storage"])
     victim = running_trial_run(stores, time.monotonic() + 120)
     proc.send_signal(sig)
-    assert "run the same command again to resume" in finish(proc, 130)
+    assert "run the same command again to resume" in finish(proc, 128 + sig)
     study = optuna.load_study(study_name="imdb", storage=stores["storage"])
     number = int(victim.data.tags["trial_number"])
     assert study.trials[number].state == optuna.trial.TrialState.FAIL
@@ -162,12 +162,37 @@ def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stor
     assert not [c for c in children if c.info.status == "RUNNING"]
 
 
+def test_database_restarted_mid_study_is_waited_for(tiny_data, stores, pg_bindir, tmp_path):
+    """A restart of PostgreSQL (a failover of a few seconds) is ridden through: every trial
+    finishes, exit 0, nothing RUNNING, each value the one MLflow logged."""
+    from tests.conftest import PostgresServer
+
+    server = PostgresServer(pg_bindir)
+    try:
+        args = search_args(tmp_path, 3, "--study", "restarted", "--heartbeat", "2")
+        proc = cli(args, tiny_data, stores, server.url)
+        running_trial_run(stores, time.monotonic() + 120)
+        server.stop()
+        time.sleep(8)  # longer than the 6 s heartbeat grace: missed beats are not deaths
+        server.start()
+        err = finish(proc, 0)
+        assert "the Optuna storage is unreachable" in err and "the Optuna storage is back" in err
+        study = optuna.load_study(study_name="restarted", storage=server.url)
+        assert check_values(study, stores) == 3
+        assert not [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+        parents, children = runs_of(stores["tracking"], "imdb")
+        assert [p.info.status for p in parents] == ["FINISHED"]
+        assert not [c for c in children if c.info.status == "RUNNING"]
+    finally:
+        server.remove()
+
+
 def test_database_lost_mid_study_then_resumed(tiny_data, stores, pg_bindir, tmp_path):
     from tests.conftest import PostgresServer
 
     server = PostgresServer(pg_bindir)
     try:
-        args = search_args(tmp_path, 3, "--study", "lost")
+        args = search_args(tmp_path, 3, "--study", "lost", "--store-wait", "3")
         proc = cli(args, tiny_data, stores, server.url)
         running_trial_run(stores, time.monotonic() + 120)
         server.stop()

@@ -16,7 +16,13 @@ from typer.testing import CliRunner
 from pipeline import engine
 from pipeline.cli import app
 from pipeline.engine.plan import RayOptions
-from tests.conftest import TINY_SPACE, check_one_run_per_trial, runs_of, space_file
+from tests.conftest import (
+    TINY_SPACE,
+    check_best_everywhere,
+    check_one_run_per_trial,
+    runs_of,
+    space_file,
+)
 from tests.test_faults import (
     check_killed_trial_retried,
     cli,
@@ -55,6 +61,7 @@ def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, s
     assert {c.data.params["ngrams"] for c in children} <= {"1", "2"}
     assert outcome.model_uri == "models:/imdb/1"
     assert not ray.is_initialized()  # the private Ray stopped with the search
+    check_best_everywhere(outcome.study, stores)
 
 
 def test_a_sigkilled_ray_worker_trial_is_retried_and_nothing_is_left_running(

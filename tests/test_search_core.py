@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from pipeline import datasets, engine, metrics, tracking
 from pipeline.cli import app
-from pipeline.engine import records, runner, workers
+from pipeline.engine import records, trials, workers
 from pipeline.engine.plan import Plan, Slot
 from pipeline.errors import UserError
 from tests.conftest import TINY_SPACE, runs_of, space_file
@@ -221,7 +221,7 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
     assert len(handed) == 2
     for index, payload in enumerate(handed):
         entry, (target, arguments, _, _, backend) = pickle.loads(payload)
-        assert (entry, target) == (workers._entry, runner.work_in_process)
+        assert (entry, target) == (workers._entry, trials.work_in_process)
         assert backend == plan.backend == "tensorflow"  # set before the worker imports Keras
         assert [type(a) for a in arguments] == [Plan, Slot]
         got, slot = arguments

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import engine
 from pipeline.engine import runner, workers
-from tests.conftest import check_one_run_per_trial, runs_of, space_file
+from tests.conftest import check_best_everywhere, check_one_run_per_trial, runs_of, space_file
 
 
 def test_quotas_split_evenly():
@@ -40,8 +40,8 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
     monkeypatch.setattr(
         runner,
         "_run_trials",
-        lambda study, plan, slot, data, tracker: (
-            handed.append(data) or run_trials(study, plan, slot, data, tracker)
+        lambda study, plan, executor, slot, data, tracker: (
+            handed.append(data) or run_trials(study, plan, executor, slot, data, tracker)
         ),
     )
     notes = tmp_path / "seeds"
@@ -62,6 +62,7 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
     assert handed == [None]  # each worker loads its own; the parent's is read again after
     assert outcome.data.class_names == ("negative", "positive")
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)
+    check_best_everywhere(outcome.study, stores)
     client = MlflowClient(tracking_uri=stores["tracking"])
     parent = runs_of(stores["tracking"], "imdb")[0][0]
     assert "best_model.keras" in {a.path for a in client.list_artifacts(parent.info.run_id)}

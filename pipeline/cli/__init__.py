@@ -43,6 +43,29 @@ def user_errors(command):
     return wrapper
 
 
+def interruptible(command):
+    """SIGINT, SIGTERM and SIGHUP handled from the command's first line (`stopping`): the
+    engine closes what it opened and says how to resume; the exit code is 128 + the
+    signal's number (130 for Ctrl-C), after one line on stderr."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from pipeline import stopping
+        from pipeline.errors import Interrupted
+
+        stopping.install()
+        try:
+            return command(*args, **kwargs)
+        except Interrupted as error:
+            typer.echo(f"\n{error}", err=True)
+            raise typer.Exit(stopping.exit_code()) from None
+        except KeyboardInterrupt:  # before anything was opened: nothing to close
+            typer.echo("\ninterrupted before anything was written", err=True)
+            raise typer.Exit(stopping.exit_code()) from None
+
+    return wrapper
+
+
 def _logging(verbose: bool, tensorflow: bool = True) -> None:
     """Log levels; and TensorFlow imported now without its start-up notes (unless verbose),
     except in a parent that only hands trials to workers (`tensorflow=False`): it imports
@@ -91,6 +114,13 @@ CpusPerWorker = Annotated[
 ]
 GpusPerWorker = Annotated[
     float, typer.Option(help="With --ray: GPUs per worker; 0.25 lets four share one GPU.")
+]
+StoreWait = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds a store that goes away (a database or tracking server restarting) is "
+        "waited for before the command stops (default 60, or PIPELINE_STORE_WAIT)."
+    ),
 ]
 TextCol = Annotated[str | None, typer.Option(help="csv:PATH: the text column (a text dataset).")]
 LabelCol = Annotated[str | None, typer.Option(help="csv:PATH: the label column.")]

@@ -53,36 +53,73 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 def delete_study_command(
     name: Annotated[str, typer.Argument(help="The study (pipeline studies lists them).")],
     yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also delete a study that searches which are gone left RUNNING (their "
+            "runs set KILLED first); a study being searched now is never deleted.",
+        ),
+    ] = False,
     storage: Storage = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
-    """Delete a study from Optuna and mark its MLflow runs (invocations, trials) deleted."""
-    from pipeline import engine, tracking
+    """Delete a study from Optuna and mark its MLflow runs (invocations, trials) deleted;
+    refused while a search runs it."""
+    from pipeline import engine, locks, tracking
+    from pipeline.engine import housekeeping
 
     url = settings.storage_url(storage)
     summary = engine.study_summary(url, name)  # first: a missing study is an error
+    locks.check_writable(url, "--storage")  # it deletes from both stores
+    locks.check_writable(settings.tracking_uri(tracking_uri), "--tracking-uri")
     tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
     runs = len(tracker.study_run_ids(name))
+    found = _deletable(url, tracker, name, force)
     trials = _count(summary["trials"], "trial")
     running = f", {summary['RUNNING']} of them RUNNING" if summary["RUNNING"] else ""
     where = f"from {settings.mask(url)}"
-    if not yes and not _confirm(
-        f"Delete study {name!r} ({trials}{running}) {where} and mark its "
-        f"{_count(runs, 'MLflow run')} deleted in {settings.mask(tracker.uri)}?"
-    ):
-        typer.echo("nothing deleted", err=True)
-        raise typer.Exit(1)
+    leftovers = len(found.dead_parents) + len(found.trial_runs)
+    if not yes:
+        if not _confirm(
+            f"Delete study {name!r} ({trials}{running}) {where} and mark its "
+            f"{_count(runs, 'MLflow run')} deleted{_killed(leftovers)} in "
+            f"{settings.mask(tracker.uri)}?"
+        ):
+            typer.echo("nothing deleted", err=True)
+            raise typer.Exit(1)
+        found = _deletable(url, tracker, name, force)  # a search may have started meanwhile
     # MLflow first: should either step fail, running the command again finishes the job
     # (with the study gone, its runs could no longer be found by its name here)
+    leftovers = housekeeping.kill_leftovers(tracker, found)
     deleted = tracker.delete_study_runs(name)
     engine.delete_study(url, name)
     typer.echo(f"deleted study {name!r} ({trials}) {where}")
     uri = settings.mask(tracker.uri)
-    typer.echo(f"marked {_count(deleted, 'MLflow run')} deleted; to purge every deleted run:")
+    marked = f"marked {_count(deleted, 'MLflow run')} deleted{_killed(leftovers)}"
+    typer.echo(f"{marked}; to purge every deleted run:")
     if tracker.uri.startswith(("http://", "https://")):
         typer.echo(f"  on the server: mlflow gc --backend-store-uri ITS_STORE --tracking-uri {uri}")
     else:
         typer.echo(f"  mlflow gc --backend-store-uri {uri} --tracking-uri {uri}")
+
+
+def _deletable(url: str, tracker, name: str, force: bool):
+    """What of the study is RUNNING; a UserError (one line, exit code 2) when it may not
+    be deleted (`engine.housekeeping.refusal`)."""
+    from pipeline.engine import housekeeping
+    from pipeline.errors import UserError
+
+    found = housekeeping.study_activity(url, tracker, name)
+    why = housekeeping.refusal(name, found, force, tracker.uri)
+    if why is not None:
+        raise UserError(why)
+    return found
+
+
+def _killed(leftovers: int) -> str:
+    """The runs that dead searches left RUNNING, set KILLED before they are deleted."""
+    return f" ({leftovers} left RUNNING set KILLED first)" if leftovers else ""
 
 
 def _confirm(question: str) -> bool:

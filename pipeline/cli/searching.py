@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from pipeline import settings, spaces, stopping
+from pipeline import settings, spaces
 from pipeline.cli import (
     DATASET_HELP,
     Backend,
@@ -20,6 +20,7 @@ from pipeline.cli import (
     KFolds,
     LabelCol,
     RayAddress,
+    StoreWait,
     Task,
     TextCol,
     _backend,
@@ -27,6 +28,7 @@ from pipeline.cli import (
     _write,
     app,
     csv_options,
+    interruptible,
     user_errors,
 )
 from pipeline.errors import UserError
@@ -63,6 +65,7 @@ def datasets_command(
 
 @app.command()
 @user_errors
+@interruptible
 def search(
     dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
     space: Annotated[str | None, typer.Option(help="Space file or name in search_spaces/.")] = None,
@@ -94,6 +97,7 @@ def search(
     ray: RayAddress = None,
     cpus_per_worker: CpusPerWorker = None,
     gpus_per_worker: GpusPerWorker = 0.0,
+    store_wait: StoreWait = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
     backend = _backend(backend)  # first: before anything imports Keras
@@ -119,14 +123,10 @@ def search(
         csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
         backend=backend,
         ray=_ray(ray, cpus_per_worker, gpus_per_worker),
+        store_wait=store_wait,
     )
     plan = engine.search_plan(options)
-    stopping.install()
-    try:
-        outcome = engine.run(plan)
-    except engine.Interrupted as error:
-        typer.echo(f"\n{error}", err=True)
-        raise typer.Exit(130) from None
+    outcome = engine.run(plan)
     done = engine.finished(outcome.study)
     typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
     typer.echo(summary.summary_text(outcome.study))
@@ -178,6 +178,7 @@ def _scalar(key: str, raw: str):
 
 @app.command()
 @user_errors
+@interruptible
 def train(
     dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
     assignments: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
@@ -216,6 +217,7 @@ def train(
 
 @app.command()
 @user_errors
+@interruptible
 def reproduce(
     table: Annotated[str, typer.Argument(help="blog-imdb, book-reuters, book-boston or a YAML.")],
     seeds: Annotated[int, typer.Option(help="Trainings per row, reported as mean ± std.")] = 3,
@@ -231,6 +233,7 @@ def reproduce(
     ray: RayAddress = None,
     cpus_per_worker: CpusPerWorker = None,
     gpus_per_worker: GpusPerWorker = 0.0,
+    store_wait: StoreWait = None,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
     backend = _backend(backend)  # first: before anything imports Keras
@@ -247,13 +250,9 @@ def reproduce(
         workers,
         backend=backend,
         ray=_ray(ray, cpus_per_worker, gpus_per_worker),
+        store_wait=store_wait,
     )
-    stopping.install()
-    try:
-        _, text = engine.reproduce(plan)
-    except engine.Interrupted as error:
-        typer.echo(f"\n{error}", err=True)
-        raise typer.Exit(130) from None
+    _, text = engine.reproduce(plan)
     _write(text, output)
 
 

@@ -75,7 +75,9 @@ def predict(
     k_folds: KFolds = None,
 ) -> None:
     """Labels and probabilities (or values) for raw inputs, from a logged model."""
-    _logging(False)
+    from pipeline import tracking
+
+    tracking.quiet(False)  # before MLflow is imported
     from pipeline import datasets, prediction
     from pipeline.tracking import models
 
@@ -84,7 +86,10 @@ def predict(
         raise UserError(f"unknown format {fmt!r}; use {', '.join(prediction.FORMATS)}")
     csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
     uri = models.model_uri(model, lambda name: datasets.dataset_name(name, csv))
-    loaded = models.load_model(settings.tracking_uri(tracking_uri), uri)
+    store = settings.tracking_uri(tracking_uri)
+    models.check_store(store, uri)  # missing, damaged, unreachable: said before TensorFlow loads
+    _logging(False)  # TensorFlow imported without its start-up notes, before the model needs it
+    loaded = models.load_model(store, uri)
     columns = models.input_columns(loaded)
     prediction.check_columns(inputs, columns, file)
     typed = prediction.coerce(inputs, models.input_types(loaded), file)

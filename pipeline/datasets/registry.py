@@ -215,7 +215,12 @@ def _cached_text(spec: Spec, where: Path, data_dir: Path, options: DataOptions) 
         raw = read_texts(spec, where, options)
         keys = ["train", *(k for k in raw if k != "train")]  # the vocabulary: train only
         texts = [raw[k][0] for k in keys]
-        matrices, fitted = text.vectorize(options.text, *texts, labels=raw["train"][1])
+        try:
+            matrices, fitted = text.vectorize(options.text, *texts, labels=raw["train"][1])
+        except text.NoWords as error:  # a folder of empty .txt files, a column of blanks
+            raise UserError(
+                f"{spec.name}: {error} (are its files empty?); give it texts with words"
+            ) from None
         cached = {k: (m, raw[k][1]) for k, m in zip(keys, matrices, strict=True)}
         if text.save_splits(path, cached):  # an unwritable cache: one warning, not two
             text.save_fitted(path, fitted)

@@ -23,6 +23,10 @@ SOURCES = "sources.json"  # in the cache folder: the size of each archive a cach
 _CHUNK = 2048
 
 
+class NoWords(ValueError):
+    """Nothing to learn a vocabulary from: every training text is empty (or punctuation)."""
+
+
 @dataclass(frozen=True)
 class TextSettings:
     """How texts become features; the seeds used the 10,000 most frequent words, multi-hot."""
@@ -53,6 +57,8 @@ def vectorize(
     layer = vectorizer(settings)
     layer.adapt(np.array(train, dtype=object), batch_size=_CHUNK)
     fitted = {"vocabulary": np.asarray(layer.get_vocabulary(), dtype=str)}
+    if not set(fitted["vocabulary"]) - {"", "[UNK]"}:  # Keras would fail on an empty table
+        raise NoWords("the training texts hold no words")
     matrices = [transform_with(layer, texts, settings.output_mode) for texts in (train, *others)]
     if settings.output_mode == "tf_idf":
         matrices, fitted["weights"] = _tf_idf(matrices)

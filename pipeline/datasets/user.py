@@ -4,7 +4,9 @@ and `csv:PATH` tables (a label column and feature columns: `tabular`)."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -129,8 +131,30 @@ def _header(path: Path) -> list[str]:
 
 def fingerprint(source: UserSource) -> str:
     """Changes when any file is added, removed, resized or touched (for the cache key)."""
-    files = source.path.rglob("*.txt") if source.kind == "folder" else [source.path]
-    return text.fingerprint(files)
+    if source.kind != "folder":
+        return text.fingerprint([source.path])
+    return text.fingerprint([_checked(source.path, f) for f in source.path.rglob("*.txt")])
+
+
+def _checked(root: Path, file: Path) -> Path:
+    """`file`, when it can be read; a broken link or a link loop is one line naming it."""
+    try:
+        file.stat()
+    except OSError as error:
+        raise UserError(_unreadable(root, file, error)) from None
+    return file
+
+
+def _unreadable(root: Path, file: Path, error: OSError) -> str:
+    """What is wrong with a .txt entry of a `folder:` dataset, and what to do."""
+    if error.errno == errno.ELOOP:
+        problem = "is a symbolic link loop; remove it or point it at a text file"
+    elif file.is_symlink() and error.errno == errno.ENOENT:
+        target = os.readlink(file)
+        problem = f"is a broken symbolic link (to {target}); remove it or restore {target}"
+    else:
+        problem = f"cannot be read ({error.strerror}); fix it or remove it"
+    return f"folder:{root}: {file} {problem}"
 
 
 # --- folders -------------------------------------------------------------------------------
@@ -168,7 +192,10 @@ def _read_classes(path: Path, names: list[str]) -> Texts:
     texts, labels = [], []
     for index, name in enumerate(names):
         for file in sorted((path / name).glob("*.txt")):
-            texts.append(file.read_text(encoding="utf-8", errors="replace"))
+            try:
+                texts.append(file.read_text(encoding="utf-8", errors="replace"))
+            except OSError as error:
+                raise UserError(_unreadable(path, file, error)) from None
             labels.append(index)
     return texts, np.array(labels)
 

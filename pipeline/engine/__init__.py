@@ -5,9 +5,10 @@ with `records` saying what MLflow receives and `studies` owning the Optuna set-u
 from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
 from pipeline.engine.planning import SearchOptions, reproduce_plan, search_plan, train_plan
 from pipeline.engine.reproduce import reproduce
-from pipeline.engine.runner import Interrupted, Outcome, run
+from pipeline.engine.runner import Outcome, run
 from pipeline.engine.studies import finished
 from pipeline.engine.train import TrainingDiverged, train_once
+from pipeline.errors import Interrupted
 
 
 def run_search(options: SearchOptions) -> Outcome:

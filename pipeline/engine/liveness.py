@@ -1,6 +1,6 @@
-"""An invocation's parent run says where it runs and beats while it lives; a later
-invocation of the same study sweeps the parent runs of dead ones (SIGKILL, a lost machine),
-which MLflow would otherwise leave RUNNING forever."""
+"""An invocation's parent run says where it runs and beats while it lives, so a later
+command can tell a live invocation from a dead one (SIGKILL, a lost machine): `lifecycle`
+closes what a dead one left open, `delete-study` refuses a live one."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import socket
 import threading
 import time
 
-from optuna.trial import TrialState
-
 from pipeline import tracking
-from pipeline.engine import studies
 
 BEAT_EVERY = 30  # seconds between two beats of a live invocation
 STALE_AFTER = 300  # a parent run of another machine silent this long is dead
@@ -45,32 +42,27 @@ class Heartbeat:
                 continue
 
 
-def sweep_parents(tracker: tracking.Tracker, experiment: str, study) -> int:
-    """Set KILLED the RUNNING parent runs of `study` (an Optuna study) whose invocation is
-    gone. The trials it left running are handled as trials whose worker stopped beating
-    (`studies.RetryStale`): FAIL, queued again with the same params, their runs KILLED,
-    without waiting for the heartbeat's grace period. When no invocation of the study is
-    left alive, every RUNNING trial is such a trial, with or without an MLflow run (killed
-    before its first heartbeat, say). Returns how many invocations."""
-    running = tracker.parent_runs(experiment, study.study_name, running=True)
-    dead = {r["run_id"] for r in running if is_dead(r["tags"])}
-    nobody_else = len(dead) == len(running)  # no other invocation of the study is alive
-    for run_id in dead:
-        tracker.fail(run_id, "its invocation was killed or lost", tracking.KILLED)
-    lost = studies.RetryStale(tracker.uri)
-    for run in tracker.trial_runs(experiment, study.study_name, running=True):
-        if run["tags"].get(tracking.PARENT_RUN_ID) in dead:
-            number = int(run["tags"][tracking.TRIAL_NUMBER])
-            if study.get_trials(deepcopy=False)[number].state == TrialState.RUNNING:
-                study.tell(number, state=TrialState.FAIL)
-                lost(study, study.get_trials(deepcopy=False)[number])
-            else:
-                tracker.fail(run["run_id"], "its invocation was killed or lost", tracking.KILLED)
-    if nobody_else:  # then no trial runs: one still RUNNING was killed before it had a run
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study.tell(trial.number, state=TrialState.FAIL)
-            lost(study, study.get_trials(deepcopy=False)[trial.number])
-    return len(dead)
+def running_runs(tracker: tracking.Tracker, study: str) -> tuple[list[dict], list[dict]]:
+    """`study`'s RUNNING parent runs and RUNNING trial runs (as `Tracker.runs` gives them),
+    in every experiment of the store: `pipeline delete-study` knows the study's name, not
+    its dataset. Reads only."""
+    names, token = [], None
+    while True:  # every experiment, page by page (a tracking server gives 1000 at most)
+        page = tracker.client.search_experiments(max_results=1000, page_token=token)
+        names += [e.name for e in page]
+        token = page.token
+        if not token:
+            break
+    parents = [r for name in names for r in tracker.parent_runs(name, study, running=True)]
+    trials = [r for name in names for r in tracker.trial_runs(name, study, running=True)]
+    return parents, trials
+
+
+def is_live(tags: dict[str, str]) -> bool:
+    """A RUNNING parent run's invocation is alive: it says where it runs (every invocation
+    tags its parent run with `identity()` as it creates it, so one without `alive_at` was
+    left by a version that did not) and is not dead."""
+    return tracking.ALIVE_AT in tags and not is_dead(tags)
 
 
 def is_dead(tags: dict[str, str]) -> bool:

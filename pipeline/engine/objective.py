@@ -10,10 +10,10 @@ from typing import Any
 
 import optuna
 
-from pipeline import datasets, metrics, params, tracking
+from pipeline import datasets, metrics, params, stopping, tracking
+from pipeline.engine.kept import KeptModels
 from pipeline.engine.plan import Plan, Slot
 from pipeline.engine.records import (
-    BestModel,
     TrialRecorder,
     dataset_inputs,
     final_metrics,
@@ -30,15 +30,16 @@ class Objective:
         data: DataCache,
         tracker,
         slot: Slot,
-        best: BestModel,
+        kept: KeptModels,
         device: str,
         where: dict[str, str] | None = None,
     ) -> None:
-        self.plan, self.data, self.tracker, self.slot, self.best = plan, data, tracker, slot, best
+        self.plan, self.data, self.tracker, self.slot, self.kept = plan, data, tracker, slot, kept
         self.tags = plan.tags | {tracking.DEVICE: device} | (where or {})
         self.recorder = TrialRecorder(tracker)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        stopping.check()  # a signal came as the trial began: it starts no run
         values, seed = self.plan.trials.params_of(trial), self.plan.trials.seed_of(trial)
         run_id = self._start_run(trial)
         result, data = self._train(trial, values, seed, run_id)
@@ -52,8 +53,8 @@ class Objective:
             with contextlib.suppress(Exception):
                 self.tracker.fail(run_id, error)
             raise
-        if state == tracking.COMPLETE:
-            self.best.offer(result, trial.number)  # only a trial whose record is written
+        if state == tracking.COMPLETE:  # only a trial whose record is written
+            self.kept.offer(trial.study, trial, run_id, result.val_value, result.model)
         if state == tracking.PRUNED:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
         if len(self.plan.objectives) > 1:

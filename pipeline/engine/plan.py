@@ -15,6 +15,7 @@ from pipeline.datasets import Spec
 class Stores:
     storage: str  # the Optuna storage URL
     tracking: str  # the MLflow tracking URI
+    wait: float = 60.0  # seconds either store is waited for when it goes away
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,10 @@ class TrainPlan:
 
 @dataclass(frozen=True)
 class Slot:
-    """One worker's place in an invocation: the parent run it logs under, its share of the
-    trials (0: until the study has n_trials), and the folder where it leaves its best model."""
+    """One worker's place in an invocation: the parent run it logs under (in its
+    experiment), and its share of the trials (0: until the study has n_trials)."""
 
     experiment_id: str
     parent_run_id: str
-    folder: str
     index: int = 0
     quota: int = 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import backends, builders, datasets, metrics, params, settings, spaces, tables
+from pipeline import backends, builders, datasets, locks, metrics, params, settings, spaces, tables
 from pipeline.datasets.text import OUTPUT_MODES
 from pipeline.engine import studies, workers
 from pipeline.engine.plan import (
@@ -52,6 +52,7 @@ class SearchOptions:
     backend: str | None = None  # Keras' backend (None: KERAS_BACKEND, else TensorFlow)
     builder: Callable | None = None  # a custom space's build function, given from Python
     ray: RayOptions | None = None  # `--ray ADDRESS`: workers placed by Ray
+    store_wait: float | None = None  # seconds a store that went away is waited for
 
 
 def search_plan(options: SearchOptions) -> Plan:
@@ -73,7 +74,7 @@ def search_plan(options: SearchOptions) -> Plan:
     check_ray(options.ray)
     check_builder(space, spec, backend)
     objectives = metrics.parse_objectives(spec.task, options.objective)
-    stores = _stores(options.storage, options.tracking_uri, options.workers)
+    stores = _stores(options.storage, options.tracking_uri, options.workers, options.store_wait)
     known = known_configs(spec, space, options.sampler, options.warm_start, stores.storage)
     trials = SpaceTrials(space, options.sampler, options.pruner, options.seed, known)
     name = options.study or spec.name
@@ -117,6 +118,7 @@ def reproduce_plan(
     n_workers: int = 1,
     backend: str | None = None,
     ray: RayOptions | None = None,
+    store_wait: float | None = None,
 ) -> Plan:
     """A grid study that trains every row of a seed table `seeds` times."""
     specs: dict[str, datasets.Spec] = {}
@@ -139,7 +141,7 @@ def reproduce_plan(
         spec,
         trials,
         len(seed_table.rows) * seeds,
-        _stores(storage, tracking_uri, n_workers),
+        _stores(storage, tracking_uri, n_workers, store_wait),
         (metrics.task_metric(spec.task),),
         workers=n_workers,
         verbose=verbose,
@@ -226,6 +228,7 @@ def train_plan(
     config = spaces.configuration("arguments", "", defaults, overrides, spec.task, base.keys)
     values = params.for_family(config)
     uri = settings.tracking_uri(tracking_uri)
+    locks.check_writable(uri, "--tracking-uri")
     backend = backends.chosen(backend)
     check_builder(base, spec, backend, values)
     return TrainPlan(spec, values, seed, uri, verbose, backend, base.builder)
@@ -347,8 +350,13 @@ def at_least_one(option: str, value: int) -> None:
         raise UserError(f"{option} must be at least 1, got {value}")
 
 
-def _stores(storage: str | None, tracking_uri: str | None, n_workers: int) -> Stores:
-    stores = Stores(settings.storage_url(storage), settings.tracking_uri(tracking_uri))
+def _stores(
+    storage: str | None, tracking_uri: str | None, n_workers: int, wait: float | None = None
+) -> Stores:
+    urls = settings.storage_url(storage), settings.tracking_uri(tracking_uri)
+    stores = Stores(*urls, wait=settings.store_wait(wait))
+    locks.check_writable(stores.tracking, "--tracking-uri")  # a search writes to both
+    locks.check_writable(stores.storage, "--storage")
     check_workers(stores.storage, n_workers)
     return stores
 

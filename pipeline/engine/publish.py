@@ -11,10 +11,28 @@ import optuna
 import pandas as pd
 
 from pipeline import datasets, inference, metrics, params, tracking
+from pipeline.engine import kept
 from pipeline.engine.plan import Plan
+from pipeline.metrics import ranking_key
 
 log = logging.getLogger("pipeline")
 TEXT_EXAMPLES = ("A wonderful, moving film.", "Two hours I will never get back.")
+
+
+def best_kept(
+    study: optuna.Study, tracker: tracking.Tracker, minimize: bool, folder: Path
+) -> tuple[Path, dict] | None:
+    """The best completed trial (by `metrics.ranking_key`) whose model is kept in MLflow
+    (`kept`), its model downloaded into `folder`, with its value, trial number and tags."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    ranked = sorted(done, key=lambda t: ranking_key(t.values[0], t.number, minimize))
+    for trial in ranked[: 3 * kept.KEEP]:  # the best are kept; older studies may lack some
+        run_id = trial.user_attrs.get(tracking.RUN_ID_ATTR)
+        path = kept.kept_model(tracker, run_id, folder) if run_id else None
+        if path is not None:
+            about = {"value": trial.values[0], "trial": trial.number, "run_id": run_id}
+            return path, about | {"tags": tracker.tags(run_id)}
+    return None
 
 
 def publish_best(
@@ -24,18 +42,24 @@ def publish_best(
     workdir: Path,
     classes: tuple,
     tracker: tracking.Tracker,
-    parent_id: str,
+    parent_id: str | None,
 ) -> str | None:
-    """Log and register `best` (BestModel.pick's choice) and tag the parent run with it;
-    returns its model URI. A failure leaves the study's results intact: one warning."""
+    """Log and register `best` (`best_kept`'s choice), unless it was already, and tag the
+    parent run with it; returns its model URI. A failure leaves the study's results intact:
+    one warning."""
     if best is None:
         return None
-    try:
-        uri = _log_and_register(plan, study, best, workdir, classes)
-    except Exception as error:
-        log.warning("the best model was not logged to MLflow: %s", error)
-        return None
-    if uri:
+    path, about = best
+    uri = about["tags"].get(tracking.BEST_MODEL_URI)  # published by an earlier invocation
+    if uri is None:
+        try:
+            uri = _log_and_register(plan, study, best, workdir, classes)
+        except Exception as error:
+            log.warning("the best model was not logged to MLflow: %s", error)
+            return None
+        if uri:
+            tracker.set_tags(about["run_id"], {tracking.BEST_MODEL_URI: uri})
+    if uri and parent_id:
         tracker.set_tags(parent_id, {tracking.BEST_MODEL_URI: uri})
     return uri
 

@@ -125,37 +125,6 @@ def _classes(pred: np.ndarray) -> np.ndarray:
     return pred.argmax(axis=1) if pred.shape[1] > 1 else (pred[:, 0] > 0.5).astype(int)
 
 
-class BestModel:
-    """Keeps the best model a worker trained on disk (with its value), for the parent run."""
-
-    def __init__(self, folder: Path, index: int, minimize: bool) -> None:
-        self.path = folder / f"best-{index}.keras"
-        self.minimize, self.value = minimize, None
-
-    def offer(self, result, trial: int) -> None:
-        if result.model is None:
-            return
-        better = self.value is None or (
-            result.val_value < self.value if self.minimize else result.val_value > self.value
-        )
-        if better:
-            self.value = result.val_value
-            result.model.save(self.path)
-            about = {"value": self.value, "trial": trial}
-            self.path.with_suffix(".json").write_text(json.dumps(about))
-
-    @staticmethod
-    def pick(folder: Path, minimize: bool) -> tuple[Path, dict] | None:
-        """The best of the workers' best models, with its value and trial number."""
-        found = {
-            p: json.loads(p.with_suffix(".json").read_text()) for p in folder.glob("best-*.keras")
-        }
-        if not found:
-            return None
-        best = (min if minimize else max)(found, key=lambda p: found[p]["value"])
-        return best, found[best]
-
-
 def _best_so_far(study: optuna.Study, path: Path, minimize: bool) -> None:
     """The best validation value after each finished trial, beside the recipe's."""
     done = studies.completed(study)
@@ -199,10 +168,10 @@ def record_parent(
         parent_id, {tracking.BEST_RUN_ID: trial.user_attrs.get(tracking.RUN_ID_ATTR, "")}
     )
     folder = workdir / "parent"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     plots.study_plots(study, folder, importances)
     _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
-    if best is not None:  # BestModel.pick's choice
+    if best is not None:  # the best kept model (`publish.best_kept`)
         shutil.copy(best[0], folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)

@@ -11,7 +11,7 @@ import sqlalchemy
 from optuna.storages._rdb import models as rdb_models  # the tables, for BeatingStorage
 from optuna.storages._rdb.storage import _create_scoped_session
 
-from pipeline import metrics, params, settings, tracking
+from pipeline import locks, metrics, outages, params, settings, tracking
 from pipeline.engine.plan import Known, Plan, TableTrials
 from pipeline.errors import UserError
 from pipeline.locks import store_lock
@@ -29,7 +29,8 @@ WORKER_SEED_STRIDE = 7919
 def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
     """Create the plan's study, or load it to resume; the sampler seed moves on with each
     resume and each worker."""
-    storage = open_storage(plan.stores.storage, plan.heartbeat, RetryStale(plan.stores.tracking))
+    on_stale = RetryStale(plan.stores.tracking)
+    storage = open_storage(plan.stores.storage, plan.heartbeat, on_stale, plan.stores.wait)
     try:
         existing = len(optuna.load_study(study_name=plan.study, storage=storage).trials)
     except KeyError:
@@ -167,13 +168,15 @@ class RetryStale:
 
 
 def open_storage(
-    url: str, heartbeat: int = 0, on_stale: RetryStale | None = None
+    url: str, heartbeat: int = 0, on_stale: RetryStale | None = None, wait: float = 60.0
 ) -> optuna.storages.BaseStorage:
-    """Optuna's RDB storage; with `heartbeat` seconds, trials of dead workers are retried."""
-    if (database := settings.sqlite_path(url)) is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    # several local workers share one SQLite file: wait for its lock instead of failing
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    """Optuna's RDB storage; with `heartbeat` seconds, trials of dead workers are retried;
+    once reached, a storage that goes away is waited for `wait` seconds (`outages`)."""
+    # several local workers share one SQLite file: wait for its lock instead of failing;
+    # a server's pooled connections are tested before use (dead ones after a restart)
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    if not url.startswith("sqlite"):
+        engine = {"pool_pre_ping": True}
     beats = {}
     if heartbeat:
         beats = {
@@ -184,13 +187,16 @@ def open_storage(
     try:
         with warnings.catch_warnings(), store_lock(url):  # one process creates a new file
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return BeatingStorage(url, engine_kwargs=engine, **beats)
+            storage = BeatingStorage(url, engine_kwargs=engine, **beats)
+    except UserError as error:  # a file that is no store, or cannot be created
+        raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {error}") from None
     except Exception as error:  # SQLAlchemy raises many types for bad or unreachable URLs
-        first = str(error).strip().splitlines()[0]
-        raise UserError(f"cannot open Optuna storage {settings.mask(url)}: {first}") from None
+        raise UserError(storage_trouble(url, error)) from None
+    storage.wait = wait
+    return storage
 
 
-class BeatingStorage(optuna.storages.RDBStorage):
+class _NeverBeatIsStale(optuna.storages.RDBStorage):
     """Optuna's RDB storage, whose stale trials also include RUNNING trials that never beat
     and started more than the grace period ago. A live trial records its first heartbeat
     as it starts (Optuna's heartbeat thread beats at once), so such a trial's process was
@@ -212,6 +218,65 @@ class BeatingStorage(optuna.storages.RDBStorage):
                 .filter(rdb_models.TrialModel._datetime_start_utc < now - grace)
             )
             return stale + [trial_id for (trial_id,) in never_beat if trial_id not in stale]
+
+
+# What Optuna (its cached storage, studies, trials, heartbeat thread) calls on the storage.
+_CALLS = (
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "get_all_studies", "create_new_trial",
+    "_create_new_trial", "set_trial_param", "_set_trial_param", "get_trial_param",
+    "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
+    "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial",
+    "get_all_trials", "_get_trials", "get_best_trial", "_get_best_trial_id",
+)  # fmt: skip
+
+
+class BeatingStorage(_NeverBeatIsStale):
+    """The storage a study uses: stale trials as above, and every call waited through an
+    outage of the database once it was reached (a restart, a failover: `outages`).
+    A call retried after a connection dropped mid-commit may repeat a write; the one that
+    matters, a new trial, then leaves a RUNNING trial that never beats, failed as above."""
+
+    wait = 60.0  # seconds a lost database is waited for
+    _reached = False
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """A beat that cannot be written is skipped, not fatal: Optuna's heartbeat thread
+        ends at its first error, and its trial, alive, would then be taken for dead."""
+        try:
+            self._waiting("record_heartbeat", trial_id)
+        except Exception as error:
+            log.warning("a heartbeat of trial id %d was not written: %s", trial_id, error)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """No trial is stale while the database is away or for a grace period after it
+        came back: heartbeats missed then are the database's fault, not deaths."""
+        grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
+        if outages.recent_outage(within=grace):
+            return []
+        return self._waiting("_get_stale_trial_ids", study_id)
+
+    def _waiting(self, name: str, *args, **kwargs):
+        method = getattr(_NeverBeatIsStale, name)
+        if not self._reached:  # a storage never reached is not waited for
+            result = method(self, *args, **kwargs)
+            self._reached = True
+            return result
+        call = lambda: method(self, *args, **kwargs)  # noqa: E731
+        return outages.patiently(call, wait=self.wait, what="the Optuna storage")
+
+
+def _waiting_call(name: str):
+    def call(self, *args, **kwargs):
+        return self._waiting(name, *args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in _CALLS:
+    setattr(BeatingStorage, _name, _waiting_call(_name))
 
 
 def fail_stale_trials(study: optuna.Study) -> set[int]:
@@ -244,17 +309,28 @@ def is_multi(study: optuna.Study) -> bool:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The best trial; with two objectives, the Pareto trial best on the first one."""
-    if not is_multi(study):
-        try:
-            return study.best_trial
-        except ValueError:
-            return None
-    front = study.best_trials
-    if not front:
+    """The best trial by the one rule (`metrics.ranking_key`: the best value, a tie to the
+    lower trial number; not Optuna's `best_trial`, whose tie is not ours); with two
+    objectives, the Pareto trial best on the first one, by the same rule."""
+    if is_multi(study):
+        candidates = study.best_trials
+    else:
+        states = (optuna.trial.TrialState.COMPLETE,)
+        candidates = study.get_trials(deepcopy=False, states=states)
+    if not candidates:
         return None
-    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
-    return min(front, key=lambda t: sign * t.values[0])
+    minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    return min(candidates, key=lambda t: metrics.ranking_key(t.values[0], t.number, minimize))
+
+
+def storage_trouble(url: str, error: BaseException) -> str:
+    """One line for an Optuna storage that cannot be used: a damaged SQLite file named
+    with its remedy, else the first line of the error."""
+    database, cause = settings.sqlite_path(url), locks.sqlite_cause(error)
+    if database is not None and cause is not None and not locks.is_busy(cause):
+        return f"cannot open Optuna storage {url}: {locks.damaged(database, cause)}"
+    first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return f"cannot open Optuna storage {settings.mask(url)}: {first}"
 
 
 def storage_error(error: BaseException | None) -> BaseException | None:

@@ -6,21 +6,22 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline import backends, datasets, params, tracking
+from pipeline import backends, datasets, params, stopping, tracking
 from pipeline.engine.plan import TrainPlan
 from pipeline.engine.records import model_summary, trial_metrics, write_trial_files
-from pipeline.errors import TrainingDiverged  # noqa: F401  (raised by train_once)
+from pipeline.errors import Interrupted, TrainingDiverged  # noqa: F401  (raised by train_once)
 
 
 def train_once(plan: TrainPlan):
     """Train the plan's configuration; returns the MLflow run id and the training result.
     The run is closed whatever happens: FAILED for an error (a diverged training raises
-    `TrainingDiverged` after closing it), KILLED for Ctrl-C."""
+    `TrainingDiverged` after closing it), KILLED for a signal (then `Interrupted`)."""
     from pipeline.training import train_and_evaluate
 
     backends.start(plan.backend, quiet=not plan.verbose)
 
     data = datasets.load_dataset(plan.dataset, params.data_options(plan.params))
+    stopping.check()  # a signal while the data loaded: nothing written, nothing to close
     tracker = tracking.Tracker(plan.tracking)
     experiment_id = tracker.experiment(plan.dataset.name)
     tags = {tracking.KIND: "train", tracking.DEVICE: backends.devices()}
@@ -40,7 +41,12 @@ def train_once(plan: TrainPlan):
             result.model.save(folder / "model.keras")
             tracker.log_artifacts(run_id, folder)
     except BaseException as error:
-        tracker.fail(run_id, error)
+        with stopping.shielded():
+            tracker.fail(run_id, error)
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(f"interrupted; MLflow run {run_id} is KILLED") from None
         raise
     tracker.end_run(run_id, tracking.FINISHED)
+    if stopping.requested():  # it came after the training: its record is whole
+        raise Interrupted(f"interrupted as training ended; MLflow run {run_id} is FINISHED")
     return run_id, result

@@ -25,7 +25,7 @@ def run(
 ) -> list[int]:
     """Call `target(*arguments)` in one process per argument list (spawned, never forked:
     TensorFlow state does not fork); wait for them while calling `progress()`, and stop them
-    all on Ctrl-C or SIGTERM. Returns their exit codes."""
+    all on a signal (SIGINT, SIGTERM, SIGHUP). Returns their exit codes."""
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // len(argument_lists))
     gpus = visible_gpus()
@@ -65,15 +65,21 @@ def _entry(target: Callable, arguments: tuple, threads: int, gpu: str | None, ba
 
 
 def _stop(procs, grace: float = 60.0) -> None:
-    """SIGTERM each worker (its trial ends FAIL, its run KILLED), then wait, then kill."""
+    """SIGTERM each worker (its trial ends FAIL, its run KILLED), then wait, then kill; a
+    second signal kills them at once (the runner then closes what they left open)."""
     for proc in procs:
         if proc.is_alive():
             proc.terminate()
     deadline = time.monotonic() + grace
-    for proc in procs:
-        proc.join(max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
+    try:
+        for proc in procs:
+            while proc.is_alive() and time.monotonic() < deadline and not stopping.hurried():
+                proc.join(0.2)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
 
 
 def quotas(remaining: int, workers: int) -> list[int]:

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline import outages
 from pipeline.errors import UserError
-from pipeline.locks import store_lock
-from pipeline.settings import check_tracking_uri, mask, sqlite_path
+from pipeline.locks import damaged, is_busy, sqlite_cause, store_lock
+from pipeline.settings import check_tracking_uri, mask, sqlite_path, store_wait
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
-logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial ..."
+# "Creating initial ...", and the traceback it logs for a failed write before our one line
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # "Stopping ..."
 # MLflow 3's UI opens an experiment on its GenAI overview unless this tag says it trains
 # models; with it, the experiment opens on its runs table (checked in headless Chromium).
@@ -31,6 +33,8 @@ TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "e
 BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
 WORKERS, ARTIFACTS_ERROR, BEST_MODEL_URI = "workers", "artifacts_error", "best_model_uri"
 HOST, PID, ALIVE_AT = "host", "pid", "alive_at"  # a parent run's invocation, and when it last beat
+KEPT_MODEL = "kept_model"  # "true" on a trial run whose model is kept as its artifact MODEL_DIR
+MODEL_DIR = "model"  # a kept trial's model.keras, among its run's artifacts
 PARENT_RUN_ID = "mlflow.parentRunId"
 _BATCH = 500  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
@@ -52,32 +56,97 @@ def quiet(verbose: bool) -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # where MLflow is imported already
 
 
+# MLflow's own bounds on a request to a tracking server (its defaults: 7 retries, a
+# 2 s backoff factor and 120 s a request, minutes in all before an error)
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # we print where to look
+}
+# the first request to a server, without retries: seconds to connect, then to answer
+PROBE_TIMEOUT = (5, 10)
+_reached: set[str] = set()  # the servers this process has reached (probed once each)
+
+
+def bound_http(uri: str) -> None:
+    """For a tracking server (`http(s)://`): MLflow's request bounds, set in the environment
+    so worker processes inherit them, and one short request without retries, so that a
+    server that is not there is one line within seconds, not minutes of MLflow's retries.
+    Every command that talks to a tracking URI calls this first; other URIs pass."""
+    if not uri.startswith(("http://", "https://")) or uri in _reached:
+        return
+    for key, value in HTTP_BOUNDS.items():
+        os.environ.setdefault(key, value)  # the user's own settings win
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:  # any answer will do (even 401 or 404): the client's calls say what is wrong
+        http_request(
+            get_default_host_creds(uri),
+            "/api/2.0/mlflow/experiments/search",
+            "POST",
+            json={"max_results": 1},
+            max_retries=0,
+            timeout=PROBE_TIMEOUT,
+        )
+    except MlflowException as error:
+        raise UserError(
+            f"cannot reach the MLflow tracking server at {mask(uri)}: {_network(error)}; start "
+            "it (mlflow server ...) or check --tracking-uri / MLFLOW_TRACKING_URI"
+        ) from None
+    _reached.add(uri)
+
+
+def store_trouble(uri: str, error: BaseException) -> str:
+    """One line for a tracking store that cannot be opened: a damaged SQLite file named
+    with its remedy, else MLflow's or SQLAlchemy's first line."""
+    database = sqlite_path(uri)
+    cause = sqlite_cause(error)
+    if database is not None and cause is not None and not is_busy(cause):
+        return damaged(database, cause)
+    return f"cannot open the MLflow store {mask(uri)}: {_first(error)}"
+
+
+def _network(error: BaseException) -> str:
+    """Why a request failed, from urllib3's reason behind MLflow's long message (less its
+    `HTTPConnection(host=..., port=...): ` prefix), else the message's first line."""
+    cause: BaseException | None = error
+    while cause is not None:
+        reason = getattr(cause, "reason", None)  # urllib3's MaxRetryError
+        if isinstance(reason, BaseException):
+            return str(reason).split("): ", 1)[-1]
+        cause = cause.__cause__ or cause.__context__
+    return _first(error)
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class Tracker:
     """A thin service over `MlflowClient`; every call names its run explicitly."""
 
     def __init__(self, uri: str) -> None:
         import mlflow  # deferred: importing MLflow costs a second
+        import sqlalchemy
         from mlflow.tracking import MlflowClient
 
         self.uri = check_tracking_uri(uri)
-        if uri.startswith(("http://", "https://")):  # bounded retries, then a clear error
-            for key, value in (
-                ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
-                ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
-                ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
-                ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),  # we print where to look
-            ):
-                os.environ.setdefault(key, value)
+        bound_http(uri)  # a tracking server: bounded requests, and one that answers
         root = _artifact_root(uri)
         if uri.startswith("sqlite:") and "?" not in uri:
             uri += "?timeout=60"  # several local workers share the file: wait for its lock
-        if root is not None:
-            root.parent.mkdir(parents=True, exist_ok=True)
         self._root = root
         self._mlflow = mlflow
         self._store_uri = uri
-        with store_lock(uri):  # a new store is created and migrated by one process at a time
-            self.client = MlflowClient(tracking_uri=uri)  # (MLflow builds its store here)
+        try:  # a new store is created and migrated by one process at a time (its folder too)
+            with store_lock(uri):
+                self.client = MlflowClient(tracking_uri=uri)  # (MLflow builds its store here)
+        except (mlflow.exceptions.MlflowException, sqlalchemy.exc.SQLAlchemyError) as error:
+            raise UserError(store_trouble(self.uri, error)) from None
 
     def experiment(self, name: str) -> str:
         """The id of experiment `name`, created when missing."""
@@ -168,6 +237,22 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self._call(self.client.log_artifacts, run_id, str(folder), artifact_path)
 
+    def download_artifacts(self, run_id: str, path: str, folder: Path) -> Path:
+        """Copy a run's artifact file or folder into `folder`; returns its local path."""
+        return Path(self._call(self.client.download_artifacts, run_id, path, str(folder)))
+
+    def delete_artifacts(self, run_id: str, path: str) -> None:
+        """Remove a run's artifact folder `path` (MLflow's client has no call for it: its
+        artifact repositories do, for the local and the tracking server's stores)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        run = self._call(self.client.get_run, run_id)
+        repository = get_artifact_repository(run.info.artifact_uri)
+        self._call(repository.delete_artifacts, path)
+
+    def tags(self, run_id: str) -> dict[str, str]:
+        return dict(self._call(self.client.get_run, run_id).data.tags)
+
     def fail(self, run_id: str, error: BaseException | str, status: str | None = None) -> None:
         """End a run that did not finish: FAILED for an error, KILLED for an interruption
         (or `status`), with the reason as its `error` tag."""
@@ -180,10 +265,24 @@ class Tracker:
     def end_run(self, run_id: str, status: str = FINISHED) -> None:
         self._call(self.client.set_terminated, run_id, status)
 
+    wait: float | None = None  # seconds a store that went away is waited for (None: settings')
+    _reached = False  # a store never reached is not waited for: a wrong URI is one line
+
     def _call(self, fn, *args, **kwargs):
+        """`fn(...)`, waited through an outage of a store already reached (`outages`); an
+        MLflow error is one line for the user."""
         try:
-            return fn(*args, **kwargs)
+            if not self._reached:
+                result = fn(*args, **kwargs)
+                self._reached = True
+                return result
+            wait = store_wait() if self.wait is None else self.wait
+            call = lambda: fn(*args, **kwargs)  # noqa: E731
+            return outages.patiently(call, wait=wait, what=f"MLflow at {mask(self.uri)}")
         except self._mlflow.exceptions.MlflowException as error:
+            database, cause = sqlite_path(self.uri), sqlite_cause(error)
+            if database is not None and cause is not None and not is_busy(cause):
+                raise UserError(damaged(database, cause)) from None
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise UserError(f"MLflow at {mask(self.uri)}: {first}") from None
 

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import sqlalchemy
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import UserError
+from pipeline.locks import check_database
 from pipeline.settings import check_tracking_uri, mask, sqlite_path
+from pipeline.tracking import bound_http, store_trouble
 
 log = logging.getLogger("pipeline")
 CHAMPION = "champion"
@@ -122,21 +125,51 @@ def model_uri(model: str, study_of) -> str:
     return f"models:/{registered_name(study_of(model))}@{CHAMPION}"
 
 
+TRACKED = ("models:/", "runs:/", "mlflow-artifacts:")  # model URIs the tracking store resolves
+
+
+def check_store(tracking_uri: str, uri: str) -> None:
+    """The store that resolves model `uri` is there, readable and reachable: else one
+    line, within seconds. Only reads: a store that is not there is not created."""
+    if not uri.startswith(TRACKED):
+        return  # a folder or a cloud URI: the tracking store is not asked
+    database = sqlite_path(check_tracking_uri(tracking_uri))
+    if database is not None and not database.is_file():
+        raise UserError(f"no model at {uri} in {_where(tracking_uri)}: no store there{_hint(uri)}")
+    bound_http(tracking_uri)  # an unreachable server: one line, not minutes of retries
+    if database is not None:
+        check_database(database)
+
+
 def load_model(tracking_uri: str, uri: str):
-    """The pyfunc model at `uri`; a missing one is a UserError."""
+    """The pyfunc model at `uri`; a missing one, or a store that cannot be read or reached,
+    is a UserError."""
+    check_store(tracking_uri, uri)
     mlflow.set_tracking_uri(check_tracking_uri(tracking_uri))
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        hint = " (a search registers its best model when it completes a trial)"
-        where = mask(tracking_uri)
-        database = sqlite_path(tracking_uri)
-        if database is not None and not database.is_absolute():  # run from another folder?
-            where += f", relative to the current folder {Path.cwd()}"
         raise UserError(
-            f"no model at {uri} in {where}: {first}{hint if CHAMPION in uri else ''}"
+            f"no model at {uri} in {_where(tracking_uri)}: {first}{_hint(uri)}"
         ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:  # the store's file, read by SQLAlchemy
+        raise UserError(store_trouble(tracking_uri, error)) from None
+
+
+def _where(tracking_uri: str) -> str:
+    where = mask(tracking_uri)
+    database = sqlite_path(tracking_uri)
+    if database is not None and not database.is_absolute():  # run from another folder?
+        where += f", relative to the current folder {Path.cwd()}"
+    return where
+
+
+def _hint(uri: str) -> str:
+    """For a champion, where it comes from."""
+    if CHAMPION not in uri:
+        return ""
+    return " (a search registers its best model when it completes a trial)"
 
 
 def _requirements() -> list[str]:
