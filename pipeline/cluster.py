@@ -39,6 +39,7 @@ class RayWorkers:
     """The executor (`engine.executors`) whose workers are Ray tasks."""
 
     keeps_data = True  # the driver's data server vectorizes and hands it out
+    elsewhere = True
 
     def __init__(self, plan) -> None:
         self.plan = plan

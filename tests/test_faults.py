@@ -142,7 +142,8 @@ def check_killed_trial_retried(study_name: str, storage: str, stores, victim, n:
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+# SIGINT and SIGHUP, and every moment of a search: tests/test_signals.py
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
 def test_stopped_search_fails_the_trial_and_resumes_to_exactly_n(tiny_data, stores, tmp_path, sig):
     args = search_args(tmp_path, 3)
     proc = cli(args, tiny_data, stores, stores["storage"])

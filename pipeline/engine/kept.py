@@ -34,31 +34,34 @@ class KeptModels:
         """`trial` has just completed with `value` (still RUNNING in the storage)."""
         if model is None:
             return
-        best = self.best_numbers(study, extra=(value, trial.number))
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        best = self.best_numbers(done, extra=(value, trial.number))
         if trial.number not in best:
             return
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / MODEL_FILE)
             self.tracker.log_artifacts(run_id, Path(tmp), tracking.MODEL_DIR)
         self.tracker.set_tags(run_id, {tracking.KEPT_MODEL: "true"})
-        self._drop_others(study.study_name, best)
+        self._drop_others(study.study_name, best, {t.number for t in done})
 
-    def best_numbers(self, study: optuna.Study, extra=None) -> set[int]:
-        """The numbers of the best `keep` completed trials (and `extra`: (value, number))."""
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    def best_numbers(self, done: list, extra=None) -> set[int]:
+        """The numbers of the best `keep` of the completed trials `done` (and `extra`:
+        (value, number))."""
         pairs = [(t.values[0], t.number) for t in done] + ([extra] if extra else [])
         ranked = sorted(pairs, key=lambda p: ranking_key(p[0], p[1], self.minimize))
         return {number for _, number in ranked[: self.keep]}
 
-    def _drop_others(self, study: str, best: set[int]) -> None:
-        """Remove the models of trials no longer among the best. Another worker's view may
-        lack trials finishing at the same moment, which can only push a trial further down:
-        none that belongs among the best is removed."""
+    def _drop_others(self, study: str, best: set[int], done: set[int]) -> None:
+        """Remove the models of the trials `done` (completed, as this worker sees them) no
+        longer among the best. A trial that another worker is finishing now keeps its
+        model: it is not in `done`, and it may well be the best. This worker may not see
+        it, which can only push the others further down: none of the best is removed."""
         where = f"tags.{tracking.KEPT_MODEL} = 'true'"
         for run in self.tracker.runs(self.experiment, where):
             if run["tags"].get(tracking.STUDY) != study:
                 continue
-            if int(run["tags"].get(tracking.TRIAL_NUMBER, -1)) in best:
+            number = int(run["tags"].get(tracking.TRIAL_NUMBER, -1))
+            if number in best or number not in done:
                 continue
             try:
                 self.tracker.delete_artifacts(run["run_id"], tracking.MODEL_DIR)

@@ -166,7 +166,8 @@ def _run_trials(study, plan: Plan, executor, slot: Slot, data, tracker) -> None:
         shares = workers.quotas(slot.quota, plan.workers)
         slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
         codes = executor.run(study, slots, progress, data)
-        _run_leftovers(study, plan, slot, codes, progress, data, tracker)
+        if executor.elsewhere:  # a worker that died or gave up: its trials run here
+            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
     finally:
         progress.close()
 

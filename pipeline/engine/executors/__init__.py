@@ -23,6 +23,7 @@ from pipeline.engine.plan import Plan, Slot
 
 class Executor(Protocol):
     keeps_data: bool  # the invocation's data is used here while the trials run
+    elsewhere: bool  # trials run in other processes: what they leave undone, the runner runs
 
     def open(self) -> None: ...
 
@@ -45,7 +46,7 @@ def choose(plan: Plan) -> Executor:
 class InProcess:
     """The one slot runs here, on the invocation's own data."""
 
-    keeps_data = True
+    keeps_data, elsewhere = True, False
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -66,7 +67,7 @@ class Processes:
     """One spawned process per slot on this machine, each loading its own data (the
     invocation's copy would wait, unused, while they train: IMDB about 50 MB)."""
 
-    keeps_data = False
+    keeps_data, elsewhere = False, True
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
