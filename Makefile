@@ -148,7 +148,7 @@ bench-gpu-cpu: $(STAMP) ## The same searches on this CPU, as bench-gpu's baselin
 	PIPELINE_DATA_DIR=$(CURDIR)/.gpu-kit/data $(BIN)/python bench/gpu.py --cpu
 
 soak: $(STAMP) ## 4 workers, PostgreSQL, an MLflow server and chaos (workers killed for up to 7 min): bench/results/soak.md
-	$(BIN)/python bench/soak.py
+	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/soak.py
 
 bench-search: $(STAMP) ## Search quality vs recipe and seed tables (~50 min): bench/results/search_quality.md
 	$(BIN)/python bench/search_quality.py

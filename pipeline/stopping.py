@@ -69,6 +69,14 @@ def shielded() -> Iterator[None]:
         _state["shielded"] -= 1
 
 
+def note_interrupt() -> None:
+    """A KeyboardInterrupt that no handler of ours saw (Python's own, in a notebook that
+    calls `pipeline.search`): taken as a first request."""
+    _state["count"] = max(_state["count"], 1)
+    _state["first"] = _state["first"] or signal.SIGINT
+    _requested.set()
+
+
 def check() -> None:
     """Raise KeyboardInterrupt if a stop was requested."""
     if _requested.is_set():

@@ -297,3 +297,24 @@ def test_the_command_signalled_as_it_starts(tiny_data, stores, tmp_path, sig):
     client = MlflowClient(tracking_uri=stores["tracking"])
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     assert runs == []
+
+
+def test_a_notebook_interrupt_closes_the_search(tiny_data, stores, tmp_path, monkeypatch):
+    """`pipeline.search` from a notebook, where Python's own handler turns Ctrl-C into a
+    KeyboardInterrupt inside a trial: `Interrupted`, with nothing left RUNNING."""
+    import pipeline
+    from pipeline.engine import objective
+    from pipeline.errors import Interrupted
+
+    def interrupting(trial, metric):
+        def on_epoch(epoch, logs):
+            raise KeyboardInterrupt
+
+        return on_epoch
+
+    monkeypatch.setattr(objective, "pruning_hook", interrupting)
+    with pytest.raises(Interrupted, match=r"interrupted \(0/2 trials done\)"):
+        pipeline.search("imdb", space=space_file(tmp_path, FAST_SPACE), n_trials=2, study="s")
+    nothing_running(stores, "s")
+    parents = MlflowClient(tracking_uri=stores["tracking"]).search_runs(["1"])
+    assert [r.info.status for r in parents if "trial_number" not in r.data.tags] == ["KILLED"]

@@ -98,7 +98,7 @@ class TableTrials:
 @dataclass(frozen=True)
 class RayOptions:
     """`--ray ADDRESS --cpus-per-worker C --gpus-per-worker G`: where the workers run
-    (None: the cluster's CPUs shared among them; no GPU). Read by `pipeline.cluster`."""
+    (None: the cluster's CPUs shared among them; no GPU). Read by `engine.executors.ray_workers`."""
 
     address: str  # local | auto | HOST:PORT | ray://HOST:PORT
     cpus_per_worker: float | None = None

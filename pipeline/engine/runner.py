@@ -102,6 +102,7 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
     except KeyboardInterrupt:
         if stopping.hurried():  # a second signal: close at once, publish nothing
             raise
+        stopping.note_interrupt()  # Ctrl-C where Python's own handler raised it
     if data is None:  # read again for the report and the model (IMDB: 0.2 s)
         data = datasets.load_dataset(plan.dataset)
     table = report.trials_frame(study, top=10)

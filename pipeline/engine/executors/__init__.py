@@ -1,6 +1,6 @@
 """Where an invocation's trials run, chosen once from the plan: in this process
 (`InProcess`), in worker processes on this machine (`Processes`), or as Ray tasks on a
-cluster (`pipeline.cluster.RayWorkers`, the only module that imports ray). The runner
+cluster (`ray_workers.RayWorkers`, the only module that imports ray). The runner
 calls the same three methods whichever it has; a fourth way to run trials is one more
 class with them.
 
@@ -35,7 +35,7 @@ class Executor(Protocol):
 def choose(plan: Plan) -> Executor:
     """The executor of `plan`: Ray's (with `--ray`), worker processes, or this process."""
     if plan.ray is not None:
-        from pipeline.cluster import RayWorkers
+        from pipeline.engine.executors.ray_workers import RayWorkers
 
         return RayWorkers(plan)
     if plan.workers > 1:
