@@ -40,6 +40,14 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, _interrupt)
 
 
+def default_signals() -> None:
+    """Python's own handling back: Ctrl-C a KeyboardInterrupt, SIGTERM and SIGHUP the end
+    of the process (a server such as `pipeline dashboard` stops on them)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _interrupt(signum: int, frame=None) -> None:
     _state["first"] = _state["first"] or signum
     raise KeyboardInterrupt
