@@ -96,7 +96,7 @@ def test_a_restarted_tracking_server_is_waited_for(tiny_data, stores, tmp_path, 
     while not _running_trial(client) and time.monotonic() < deadline:
         time.sleep(0.2)
     server.stop()
-    time.sleep(5)
+    time.sleep(15)  # past MLflow's own HTTP retries (3, about 7 s), which ride out less
     server.start()
     err = finish(proc, 0)
     assert "is unreachable" in err and "is back" in err
