@@ -46,13 +46,7 @@ def running_runs(tracker: tracking.Tracker, study: str) -> tuple[list[dict], lis
     """`study`'s RUNNING parent runs and RUNNING trial runs (as `Tracker.runs` gives them),
     in every experiment of the store: `pipeline delete-study` knows the study's name, not
     its dataset. Reads only."""
-    names, token = [], None
-    while True:  # every experiment, page by page (a tracking server gives 1000 at most)
-        page = tracker.client.search_experiments(max_results=1000, page_token=token)
-        names += [e.name for e in page]
-        token = page.token
-        if not token:
-            break
+    names = tracker.experiment_names()
     parents = [r for name in names for r in tracker.parent_runs(name, study, running=True)]
     trials = [r for name in names for r in tracker.trial_runs(name, study, running=True)]
     return parents, trials

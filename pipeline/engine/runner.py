@@ -153,8 +153,7 @@ def preflight(plan: Plan, executor) -> tuple[datasets.Dataset, tracking.Tracker]
     or run exists, so a bad archive or an unreachable server leaves nothing half-written."""
     data = datasets.load_dataset(plan.dataset)
     executor.open()
-    tracker = tracking.Tracker(plan.stores.tracking)
-    tracker.wait = plan.stores.wait
+    tracker = tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
     tracker.experiment(plan.dataset.name)
     return data, tracker
 

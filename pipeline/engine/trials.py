@@ -44,8 +44,7 @@ def work(
     backends.start(plan.backend, quiet=not plan.verbose)
 
     cache = DataCache(plan.dataset, data, loader)
-    tracker = tracker or tracking.Tracker(plan.stores.tracking)
-    tracker.wait = plan.stores.wait
+    tracker = tracker or tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
     keeper = KeptModels(tracker, plan.dataset.name, minimizes(plan))
     objective = Objective(plan, cache, tracker, slot, keeper, backends.devices(), tags)
     rules = StopRules(plan.n_trials, slot.quota)

@@ -129,12 +129,14 @@ def _first(error: BaseException) -> str:
 class Tracker:
     """A thin service over `MlflowClient`; every call names its run explicitly."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, wait: float | None = None) -> None:
+        """`wait`: seconds a store that went away is waited for (None: `settings`')."""
         import mlflow  # deferred: importing MLflow costs a second
         import sqlalchemy
         from mlflow.tracking import MlflowClient
 
         self.uri = check_tracking_uri(uri)
+        self.wait = store_wait() if wait is None else wait
         bound_http(uri)  # a tracking server: bounded requests, and one that answers
         root = _artifact_root(uri)
         if uri.startswith("sqlite:") and "?" not in uri:
@@ -265,7 +267,6 @@ class Tracker:
     def end_run(self, run_id: str, status: str = FINISHED) -> None:
         self._call(self.client.set_terminated, run_id, status)
 
-    wait: float | None = None  # seconds a store that went away is waited for (None: settings')
     _reached = False  # a store never reached is not waited for: a wrong URI is one line
 
     def _call(self, fn, *args, **kwargs):
@@ -276,9 +277,8 @@ class Tracker:
                 result = fn(*args, **kwargs)
                 self._reached = True
                 return result
-            wait = store_wait() if self.wait is None else self.wait
             call = lambda: fn(*args, **kwargs)  # noqa: E731
-            return outages.patiently(call, wait=wait, what=f"MLflow at {mask(self.uri)}")
+            return outages.patiently(call, wait=self.wait, what=f"MLflow at {mask(self.uri)}")
         except self._mlflow.exceptions.MlflowException as error:
             database, cause = sqlite_path(self.uri), sqlite_cause(error)
             if database is not None and cause is not None and not is_busy(cause):
@@ -338,6 +338,10 @@ class Tracker:
                 return runs
 
     # --- housekeeping -------------------------------------------------------------------
+
+    def experiment_names(self) -> list[str]:
+        """The names of every active experiment of the store."""
+        return [e.name for e in self._pages(self.client.search_experiments)]
 
     def study_run_ids(self, study: str) -> list[str]:
         """The ids of `study`'s active runs, its invocations and their trials (the runs
