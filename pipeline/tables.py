@@ -119,7 +119,7 @@ def _space(path: Path, name: Any, task: str) -> spaces.Space | None:
     if not isinstance(name, str):
         raise UserError(f"{path}: space: expected a space file, got {name!r}")
     folder = settings.search_spaces_dir()
-    candidates = [path.parent / name, folder / name, spaces.resolve(name, folder)]
+    candidates = [path.parent / name, folder / name, spaces.space_path(name, folder)]
     found = next((c for c in candidates if c.is_file()), candidates[0])
     if not found.is_file():
         raise UserError(f"{path}: space: {name} not found (beside the table or in search_spaces/)")
