@@ -63,10 +63,14 @@ def main() -> None:
         (Path(tmp) / "recipe.yaml").write_text(SPACE + "search: {}\n")
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.environ["PIPELINE_STORAGE"] = f"sqlite:///{tmp}/optuna.db"
-        options = engine.SearchOptions(
-            "imdb", Path(tmp) / "recipe.yaml", n_trials=args.trials, pruner="none", timeout=None
+        options = engine.SearchJob(
+            dataset="imdb",
+            space=Path(tmp) / "recipe.yaml",
+            n_trials=args.trials,
+            pruner="none",
+            timeout=None,
         )
-        engine.run_search(options)
+        engine.search(options)
         study = optuna.load_study(study_name=None, storage=os.environ["PIPELINE_STORAGE"])
     later = sorted(study.trials, key=lambda t: t.number)[1:]
     walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in later]

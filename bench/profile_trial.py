@@ -33,8 +33,10 @@ def main() -> None:
         os.environ["PIPELINE_STORAGE"] = f"sqlite:///{tmp}/optuna.db"
         profiler = Profiler()
         profiler.start()
-        engine.run_search(
-            engine.SearchOptions("imdb", space, n_trials=args.trials, pruner="none", timeout=None)
+        engine.search(
+            engine.SearchJob(
+                dataset="imdb", space=space, n_trials=args.trials, pruner="none", timeout=None
+            )
         )
         profiler.stop()
     text = profiler.output_text(unicode=False, color=False, show_all=False)

@@ -133,10 +133,10 @@ def test_a_space_can_search_both_families(tiny_data, stores, tmp_path):
             "output_mode": {"type": "categorical", "choices": ["multi_hot", "count"]},
         },
     }
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path, raw), n_trials=6, sampler="random", pruner="none"
+    cfg = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path, raw), n_trials=6, sampler="random", pruner="none"
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     families = {t.params["family"] for t in outcome.study.trials}
     assert families == {"mlp", "embedding"}
     for trial in outcome.study.trials:

@@ -22,10 +22,15 @@ SLOW_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 40}
 
 
 def test_four_workers_on_postgres_finish_exactly_16(tiny_data, stores, pg_storage, tmp_path):
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path), n_trials=16, pruner="none", workers=4, study="pg-four"
+    cfg = engine.SearchJob(
+        dataset="imdb",
+        space=space_file(tmp_path),
+        n_trials=16,
+        pruner="none",
+        workers=4,
+        study="pg-four",
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     storage = outcome.study._storage  # Optuna caches trials in front of the RDB storage
     assert type(storage) is optuna.storages._CachedStorage
     assert isinstance(storage._backend, optuna.storages.RDBStorage)
@@ -231,10 +236,10 @@ def test_thirty_trials_keep_resident_memory_flat(tiny_data, stores, tmp_path):
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path), n_trials=30, pruner="none", timeout=None
+    cfg = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), n_trials=30, pruner="none", timeout=None
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     done.set()
     sampler.join()
     assert len(outcome.study.trials) == 30

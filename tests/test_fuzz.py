@@ -318,7 +318,7 @@ def test_train_assignments_are_a_valid_configuration_or_one_error(dataset, data)
     overrides = fails_cleanly(parse_assignments, pairs)
     if overrides is None:
         return
-    plan = fails_cleanly(engine.train_plan, dataset, overrides)
+    plan = fails_cleanly(planning.train_plan, engine.TrainJob(dataset=dataset, overrides=overrides))
     if plan is None:
         return
     values = plan.params
@@ -467,7 +467,7 @@ SEARCH_ODD = {
 
 @given(chosen=options(SEARCH_USUAL, SEARCH_ODD))
 def test_search_options_make_a_plan_or_one_error(chosen):
-    plan = fails_cleanly(engine.search_plan, engine.SearchOptions(**chosen))
+    plan = fails_cleanly(planning.search_plan, engine.SearchJob(**chosen))
     if plan is None:
         return
     assert plan.n_trials >= 1 and plan.workers >= 1
@@ -479,7 +479,7 @@ def test_search_options_make_a_plan_or_one_error(chosen):
 REPRODUCE_USUAL = {
     "table": st.sampled_from(["blog-imdb", "book-boston", "book-reuters"]),
     "seeds": st.integers(1, 5),
-    "n_workers": st.integers(1, 4),
+    "workers": st.integers(1, 4),
     "study": st.one_of(st.none(), st.text(max_size=8)),
     "storage": st.just(None),
     "tracking_uri": st.just(None),
@@ -487,7 +487,7 @@ REPRODUCE_USUAL = {
 REPRODUCE_ODD = {
     "table": st.one_of(st.sampled_from(["nope", "", "/", "tables/blog-imdb.yaml"]), ODD_TEXT),
     "seeds": ODD_NUMBERS,
-    "n_workers": st.integers(-1, 12),
+    "workers": st.integers(-1, 12),
     "study": ODD_TEXT,
     "storage": STORES,
     "tracking_uri": TRACKING,
@@ -496,7 +496,7 @@ REPRODUCE_ODD = {
 
 @given(chosen=options(REPRODUCE_USUAL, REPRODUCE_ODD))
 def test_reproduce_options_make_a_plan_or_one_error(chosen):
-    plan = fails_cleanly(planning.reproduce_plan, **chosen)
+    plan = fails_cleanly(planning.reproduce_plan, engine.ReproduceJob(**chosen))
     if plan is None:
         return
     assert plan.n_trials == len(plan.trials.table.rows) * chosen["seeds"] >= 1
@@ -573,7 +573,7 @@ def test_spaces_found_by_fuzzing_are_one_error(search_entries, sampler, message)
         plan()
 
 
-FOUND_OPTIONS = [  # (SearchOptions changes, the message)
+FOUND_OPTIONS = [  # (SearchJob changes, the message)
     ({"timeout": math.nan}, "--timeout must be a positive number of seconds, got nan"),
     ({"timeout": math.inf}, "--timeout must be a positive number of seconds, got inf"),
     ({"seed": 2**40}, "--seed must be between 0 and 2147483647, got 1099511627776"),
@@ -583,12 +583,12 @@ FOUND_OPTIONS = [  # (SearchOptions changes, the message)
 @pytest.mark.parametrize(("changes", "message"), FOUND_OPTIONS)
 def test_search_options_found_by_fuzzing_are_one_error(changes, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        engine.search_plan(engine.SearchOptions("boston_housing", **changes))
+        planning.search_plan(engine.SearchJob(dataset="boston_housing", **changes))
 
 
 def test_reproduce_seeds_are_bounded_before_the_grid_lists_them():
     with pytest.raises(UserError, match=re.escape("--seeds must be between 1 and 1000, got")):
-        planning.reproduce_plan("book-boston", seeds=10**12)
+        planning.reproduce_plan(engine.ReproduceJob(table="book-boston", seeds=10**12))
 
 
 def test_train_values_found_by_fuzzing():

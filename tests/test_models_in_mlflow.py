@@ -79,7 +79,7 @@ def test_the_bundle_reads_raw_input_as_the_trial_did(tiny_data, tmp_path, name, 
 
 
 def test_a_search_registers_its_champion_and_predict_uses_it(tiny_data, stores, tmp_path):
-    engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2))
+    engine.search(engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=2))
     client = MlflowClient(tracking_uri=stores["tracking"])
     champion = client.get_model_version_by_alias("imdb", models.CHAMPION)
     parents, children = runs_of(stores["tracking"], "imdb")
@@ -129,7 +129,7 @@ def test_a_class_folder_model_predicts_class_names(stores, tmp_path, monkeypatch
             (tmp_path / "texts" / label / f"{i}.txt").write_text(f"{text} day {i}")
     folder = f"folder:{tmp_path / 'texts'}"
     raw = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 8}}
-    engine.run_search(engine.SearchOptions(folder, space_file(tmp_path, raw), n_trials=1))
+    engine.search(engine.SearchJob(dataset=folder, space=space_file(tmp_path, raw), n_trials=1))
     result = CliRunner().invoke(app, ["predict", folder, "rain and wind", "--format", "csv"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
@@ -160,7 +160,7 @@ def test_predict_errors_are_one_line(stores, tmp_path, args, message):
 
 
 def test_a_missing_text_column_is_named(tiny_data, stores, tmp_path):
-    engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=1))
+    engine.search(engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=1))
     (tmp_path / "in.csv").write_text("review\ngood\n")
     result = CliRunner().invoke(app, ["predict", "imdb", "--file", str(tmp_path / "in.csv")])
     assert result.exit_code == 2
@@ -175,7 +175,9 @@ def test_a_store_without_a_registry_is_one_warning(
 
     monkeypatch.setattr(models.mlflow, "register_model", no_registry)
     with caplog.at_level(logging.WARNING):
-        outcome = engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=1))
+        outcome = engine.search(
+            engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=1)
+        )
     assert outcome.model_uri is None and len(outcome.study.trials) == 1
     registry = [
         r
@@ -214,7 +216,7 @@ def _wait(url: str, deadline: float) -> None:
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_raw_texts(tiny_data, stores, tmp_path):
-    engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2))
+    engine.search(engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=2))
     port = _free_port()
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/imdb@champion"]
     command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
@@ -245,7 +247,7 @@ def test_mlflow_models_serve_answers_raw_texts(tiny_data, stores, tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_dashboard_serves_the_studies(tiny_data, stores, tmp_path):
-    engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=1))
+    engine.search(engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=1))
     port = _free_port()
     command = [sys.executable, "-m", "pipeline", "dashboard", "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -47,10 +47,10 @@ def test_bad_objectives_are_user_errors(spec):
 
 
 def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path, SPACE), n_trials=6, objective="accuracy,params"
+    cfg = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path, SPACE), n_trials=6, objective="accuracy,params"
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     study = outcome.study
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert len(study.trials) == 6 and all(len(t.values) == 2 for t in study.trials)
@@ -88,8 +88,8 @@ def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
 
 def test_latency_objective_and_resume_with_other_objectives(tiny_data, stores, tmp_path):
     space = space_file(tmp_path, SPACE)
-    cfg = engine.SearchOptions("imdb", space, n_trials=2, objective="accuracy,latency")
-    study = engine.run_search(cfg).study
+    cfg = engine.SearchJob(dataset="imdb", space=space, n_trials=2, objective="accuracy,latency")
+    study = engine.search(cfg).study
     _, children = runs_of(stores["tracking"], "imdb")
     latencies = sorted(r.data.metrics["latency_ms"] for r in children)
     assert sorted(t.values[1] for t in study.trials) == latencies and latencies[0] > 0

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from pipeline import engine, tracking
-from pipeline.engine import studies
+from pipeline.engine import planning, runner, studies
 from tests.conftest import TINY_SPACE, space_file
 
 QUICK_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 1}}
@@ -31,7 +31,9 @@ def dead_pid() -> int:
 
 def plan_of(tmp_path, n_trials: int, **options):
     options = {"pruner": "none", "n_trials": n_trials} | options
-    return engine.search_plan(engine.SearchOptions("imdb", space_file(tmp_path), **options))
+    return planning.search_plan(
+        engine.SearchJob(dataset="imdb", space=space_file(tmp_path), **options)
+    )
 
 
 def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_tried_again(
@@ -51,7 +53,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_tried_again(
     dead_tags |= {tracking.PID: dead_pid(), tracking.ALIVE_AT: int(time.time())}
     dead_parent = tracker.start_run(experiment_id, "killed-search", tags=dead_tags)
 
-    outcome = engine.run(plan_of(tmp_path, 3))
+    outcome = runner.run(plan_of(tmp_path, 3))
 
     trials = outcome.study.trials
     assert trials[orphan.number].state == TrialState.FAIL
@@ -92,13 +94,17 @@ def test_a_trial_that_never_beat_is_stale_after_the_grace_period(tiny_data, stor
 def test_no_trial_starts_after_the_deadline_with_two_workers(tiny_data, stores, tmp_path, caplog):
     """Workers start seconds after the command (spawning, importing TensorFlow); the
     deadline still counts from the command's start, and the parent runs no leftovers."""
-    plan = engine.search_plan(
-        engine.SearchOptions(
-            "imdb", space_file(tmp_path, QUICK_SPACE), n_trials=200, timeout=45, workers=2
+    plan = planning.search_plan(
+        engine.SearchJob(
+            dataset="imdb",
+            space=space_file(tmp_path, QUICK_SPACE),
+            n_trials=200,
+            timeout=45,
+            workers=2,
         )
     )
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        outcome = engine.run(plan)
+        outcome = runner.run(plan)
     # (45 s: under a parallel test run, spawning both workers took more than 25 s; a
     # trial queued but never started has no start)
     started = [t for t in outcome.study.trials if t.datetime_start is not None]

@@ -45,10 +45,10 @@ def no_ray_left():
 def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, stores, tmp_path):
     searched = {**TINY_SPACE["search"], "ngrams": {"type": "categorical", "choices": [1, 2]}}
     space = space_file(tmp_path, {**TINY_SPACE, "search": searched})
-    options = engine.SearchOptions(
-        "imdb", space, n_trials=6, pruner="none", workers=2, ray=RayOptions("local")
+    options = engine.SearchJob(
+        dataset="imdb", space=space, n_trials=6, pruner="none", workers=2, ray=RayOptions("local")
     )
-    outcome = engine.run_search(options)
+    outcome = engine.search(options)
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)
     parents, children = runs_of(stores["tracking"], "imdb")
     assert len(parents) == 1 and len(children) == 6
@@ -102,15 +102,15 @@ def test_a_multi_node_ray_with_sqlite_stores_is_refused_in_one_line(tiny_data, s
 
 def test_four_workers_share_one_declared_gpu_by_quarters(tiny_data, stores, tmp_path):
     ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1")
-    options = engine.SearchOptions(
-        "imdb",
-        space_file(tmp_path),
+    options = engine.SearchJob(
+        dataset="imdb",
+        space=space_file(tmp_path),
         n_trials=4,
         pruner="none",
         workers=4,
         ray=RayOptions("auto", cpus_per_worker=1, gpus_per_worker=0.25),
     )
-    outcome = engine.run_search(options)
+    outcome = engine.search(options)
     check_one_run_per_trial(stores, "imdb", outcome.study, 4)
     _, children = runs_of(stores["tracking"], "imdb")
     assert {c.data.tags["ray_gpu_ids"] for c in children} == {"0"}

@@ -142,8 +142,8 @@ def test_export_ranks_completed_runs_from_mlflow(tiny_data, stores, tmp_path):
             "n_layers": {"type": "int", "low": 1, "high": 2},
         },
     }
-    outcome = engine.run_search(
-        engine.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=10, seed=3)
+    outcome = engine.search(
+        engine.SearchJob(dataset="imdb", space=space_file(tmp_path, raw), n_trials=10, seed=3)
     )
     states = [t.state for t in outcome.study.trials]
     complete = [t for t in outcome.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -173,9 +173,13 @@ def test_export_never_ranks_failed_trials(tiny_data, stores, tmp_path):
         "defaults": {"units": 8, "loss": "mse", "epochs": 3, "batch_size": 8, "optimizer": "sgd"},
         "search": {"learning_rate": {"type": "categorical", "choices": [1.0e6, 0.001]}},
     }
-    engine.run_search(
-        engine.SearchOptions(
-            "boston_housing", space_file(tmp_path, raw), n_trials=2, sampler="grid", pruner="none"
+    engine.search(
+        engine.SearchJob(
+            dataset="boston_housing",
+            space=space_file(tmp_path, raw),
+            n_trials=2,
+            sampler="grid",
+            pruner="none",
         )
     )
     runs = Tracker(stores["tracking"]).trial_runs("boston_housing", "boston_housing")

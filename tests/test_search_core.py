@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from pipeline import datasets, engine, metrics, tracking
 from pipeline.cli import app
-from pipeline.engine import records, trials, workers
+from pipeline.engine import planning, records, runner, trials, workers
 from pipeline.engine.plan import Plan, Slot
 from pipeline.errors import UserError
 from tests.conftest import TINY_SPACE, runs_of, space_file
@@ -30,8 +30,8 @@ from tests.test_reproduce import TINY_TABLE, table_file
 
 
 def test_plans_pickle_whole(tiny_data, stores, tmp_path):
-    options = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=3, workers=2)
-    plan = engine.search_plan(options)
+    options = engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=3, workers=2)
+    plan = planning.search_plan(options)
     again = pickle.loads(pickle.dumps(plan))
     assert again == plan
     assert dict(again.trials.space.defaults) == dict(plan.trials.space.defaults)
@@ -43,7 +43,7 @@ def test_plans_pickle_whole(tiny_data, stores, tmp_path):
         "objectives": "accuracy",
         "backend": "tensorflow",
     }
-    table = engine.reproduce_plan(str(table_file(tmp_path)), seeds=2)
+    table = planning.reproduce_plan(engine.ReproduceJob(table=str(table_file(tmp_path)), seeds=2))
     assert pickle.loads(pickle.dumps(table)) == table
     assert table.n_trials == 4 and table.pruner == "none" and table.study == "reproduce-tiny-imdb"
 
@@ -57,7 +57,7 @@ def test_csv_dataset_resolves_once_into_the_plan(tmp_path, stores, monkeypatch):
     with path.open(newline="") as file:
         labels = sorted({row["label"] for row in csv.DictReader(file)})
     assert labels == ["neg", "pos"]  # what the file says
-    plan = engine.search_plan(engine.SearchOptions(f"csv:{path}", n_trials=1))
+    plan = planning.search_plan(engine.SearchJob(dataset=f"csv:{path}", n_trials=1))
     assert plan.dataset.name == f"csv:{path}?text=text&label=label"
     assert plan.dataset.class_names == tuple(labels) and plan.dataset.task == "binary"
     assert Path(plan.parent_params["space"]).name == "text.yaml"
@@ -99,10 +99,10 @@ def test_objectives_give_the_study_directions():
 
 def test_study_names_with_quotes(tiny_data, stores, tmp_path):
     for name in ("it's", 'say "it\'s"'):
-        options = engine.SearchOptions(
-            "imdb", space_file(tmp_path), n_trials=1, pruner="none", study=name
+        options = engine.SearchJob(
+            dataset="imdb", space=space_file(tmp_path), n_trials=1, pruner="none", study=name
         )
-        outcome = engine.run_search(options)
+        outcome = engine.search(options)
         assert outcome.ran == 1
         result = CliRunner().invoke(app, ["export", "imdb", "--study", name, "--format", "csv"])
         assert result.exit_code == 0, result.output
@@ -125,8 +125,10 @@ def test_a_failed_record_fails_its_own_trial(tiny_data, stores, tmp_path, monkey
         return log_metrics(self, run_id, history, values)
 
     monkeypatch.setattr(tracking.Tracker, "log_metrics", flaky)
-    options = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2, pruner="none")
-    study = engine.run_search(options).study
+    options = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), n_trials=2, pruner="none"
+    )
+    study = engine.search(options).study
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL] + [optuna.trial.TrialState.COMPLETE] * 2
     assert (
@@ -155,9 +157,11 @@ def test_a_failed_file_upload_is_a_warning_on_its_trial(
         return write(folder, result, class_names, summary)
 
     monkeypatch.setattr(records, "write_trial_files", broken_once)
-    options = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2, pruner="none")
+    options = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), n_trials=2, pruner="none"
+    )
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        study = engine.run_search(options).study
+        study = engine.search(options).study
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert "trial 0: its files were not logged to MLflow: disk full" in caplog.text
     client = MlflowClient(tracking_uri=stores["tracking"])
@@ -214,10 +218,10 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
 
     context = SimpleNamespace(Process=Process)
     monkeypatch.setattr(workers, "multiprocessing", SimpleNamespace(get_context=lambda _: context))
-    options = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2, workers=2)
-    plan = engine.search_plan(options)
+    options = engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=2, workers=2)
+    plan = planning.search_plan(options)
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        outcome = engine.run(plan)
+        outcome = runner.run(plan)
     assert len(handed) == 2
     for index, payload in enumerate(handed):
         entry, (target, arguments, _, _, backend) = pickle.loads(payload)
@@ -249,7 +253,9 @@ def test_a_reproduce_plan_names_its_rows(tmp_path, stores):
     raw = copy.deepcopy(TINY_TABLE)
     raw["rows"][0]["setting"] = "the recipe"
     raw["rows"][1]["setting"] = "mse, two layers"
-    plan = engine.reproduce_plan(str(table_file(tmp_path, raw)), seeds=1)
+    plan = planning.reproduce_plan(
+        engine.ReproduceJob(table=str(table_file(tmp_path, raw)), seeds=1)
+    )
     rows = plan.trials.table.rows
     expected = []
     for index, row in enumerate(raw["rows"], 1):

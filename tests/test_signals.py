@@ -235,9 +235,9 @@ def test_train_mid_training(tiny_data, stores, tmp_path, sig):
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_train_after_training(tiny_data, stores, tmp_path, monkeypatch, sig):
     """Training is over: its record is written whole, then the command stops."""
-    from pipeline.engine import train
+    from pipeline.engine import train_run
 
-    signal_as_called(monkeypatch, train, "write_trial_files", sig)
+    signal_as_called(monkeypatch, train_run, "write_trial_files", sig)
     result = CliRunner().invoke(app, train_args(tmp_path))
     one_line(result, sig, r"^interrupted as training ended; MLflow run \w+ is FINISHED$")
     runs = train_runs(stores)

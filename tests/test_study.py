@@ -16,8 +16,8 @@ from tests.conftest import TINY_SPACE, artifacts, runs_of, space_file
 
 
 def test_search_logs_parent_and_children(tiny_data, stores, tmp_path):
-    cfg = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=2, pruner="none")
-    outcome = engine.run_search(cfg)
+    cfg = engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=2, pruner="none")
+    outcome = engine.search(cfg)
     assert outcome.ran == 2
     assert [t.state for t in outcome.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     client = MlflowClient(tracking_uri=stores["tracking"])
@@ -54,14 +54,16 @@ def test_search_logs_parent_and_children(tiny_data, stores, tmp_path):
 
 def test_second_invocation_resumes_the_study(tiny_data, stores, tmp_path):
     space = space_file(tmp_path)
-    engine.run_search(engine.SearchOptions("imdb", space, n_trials=2, pruner="none"))
-    outcome = engine.run_search(engine.SearchOptions("imdb", space, n_trials=3, pruner="none"))
+    engine.search(engine.SearchJob(dataset="imdb", space=space, n_trials=2, pruner="none"))
+    outcome = engine.search(
+        engine.SearchJob(dataset="imdb", space=space, n_trials=3, pruner="none")
+    )
     assert outcome.ran == 1
     assert [t.number for t in outcome.study.trials] == [0, 1, 2]
     parents, children = runs_of(stores["tracking"], "imdb")
     assert len(parents) == 2
     assert sorted(int(c.data.tags["trial_number"]) for c in children) == [0, 1, 2]
-    nothing = engine.run_search(engine.SearchOptions("imdb", space, n_trials=3))
+    nothing = engine.search(engine.SearchJob(dataset="imdb", space=space, n_trials=3))
     assert nothing.ran == 0 and len(nothing.study.trials) == 3
     assert len(runs_of(stores["tracking"], "imdb")[0]) == 2  # no empty parent run
 
@@ -71,10 +73,14 @@ def test_diverging_trial_fails_and_the_study_goes_on(tiny_data, stores, tmp_path
         "defaults": {"units": 8, "loss": "mse", "epochs": 3, "batch_size": 8, "optimizer": "sgd"},
         "search": {"learning_rate": {"type": "categorical", "choices": [1.0e6, 0.001]}},
     }
-    cfg = engine.SearchOptions(
-        "boston_housing", space_file(tmp_path, raw), n_trials=2, sampler="grid", pruner="none"
+    cfg = engine.SearchJob(
+        dataset="boston_housing",
+        space=space_file(tmp_path, raw),
+        n_trials=2,
+        sampler="grid",
+        pruner="none",
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     states = {t.params["learning_rate"]: t.state for t in outcome.study.trials}
     assert states == {1.0e6: optuna.trial.TrialState.FAIL, 0.001: optuna.trial.TrialState.COMPLETE}
     _, children = runs_of(stores["tracking"], "boston_housing")
@@ -91,8 +97,8 @@ def test_pruned_trials_are_marked(tiny_data, stores, tmp_path):
         "defaults": {**TINY_SPACE["defaults"], "epochs": 4},
         "search": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
     }
-    cfg = engine.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=12, seed=3)
-    outcome = engine.run_search(cfg)
+    cfg = engine.SearchJob(dataset="imdb", space=space_file(tmp_path, raw), n_trials=12, seed=3)
+    outcome = engine.search(cfg)
     pruned = [t for t in outcome.study.trials if t.state == optuna.trial.TrialState.PRUNED]
     _, children = runs_of(stores["tracking"], "imdb")
     marked = [c for c in children if c.data.tags["trial_state"] == "PRUNED"]
@@ -160,8 +166,8 @@ def test_two_short_trials_on_real_imdb(real_data, stores, tmp_path):
         "defaults": {"units": 16, "loss": "binary_crossentropy", "epochs": 1, "batch_size": 512},
         "search": {"n_layers": {"type": "int", "low": 1, "high": 2}},
     }
-    outcome = engine.run_search(
-        engine.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=2, pruner="none")
+    outcome = engine.search(
+        engine.SearchJob(dataset="imdb", space=space_file(tmp_path, raw), n_trials=2, pruner="none")
     )
     values = [t.value for t in outcome.study.trials]
     assert len(values) == 2 and all(0.80 < v < 0.95 for v in values)
@@ -177,10 +183,10 @@ def test_search_over_the_text_representation(tiny_data, stores, tmp_path):
             "output_mode": {"type": "categorical", "choices": ["multi_hot", "tf_idf"]},
         },
     }
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path, raw), n_trials=4, sampler="grid", pruner="none"
+    cfg = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path, raw), n_trials=4, sampler="grid", pruner="none"
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     settings = {(t.params["ngrams"], t.params["output_mode"]) for t in outcome.study.trials}
     assert settings == {(1, "multi_hot"), (2, "multi_hot"), (1, "tf_idf"), (2, "tf_idf")}
     assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 4  # built once per setting
@@ -197,9 +203,9 @@ def test_embedding_family_needs_text(tiny_data, stores, tmp_path):
     from pipeline.errors import UserError
 
     raw = {"defaults": {**TINY_SPACE["defaults"], "loss": "mse", "family": "embedding"}}
-    cfg = engine.SearchOptions("boston_housing", space_file(tmp_path, raw), n_trials=1)
+    cfg = engine.SearchJob(dataset="boston_housing", space=space_file(tmp_path, raw), n_trials=1)
     with pytest.raises(UserError, match="the embedding family needs a text dataset"):
-        engine.run_search(cfg)
+        engine.search(cfg)
 
 
 def test_representation_values_are_checked(tmp_path):

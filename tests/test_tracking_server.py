@@ -64,10 +64,13 @@ def mlflow_server(server) -> str:
 
 @pytest.mark.slow
 def test_search_logs_to_a_tracking_server(tiny_data, stores, tmp_path, mlflow_server):
-    cfg = engine.SearchOptions(
-        "imdb", space_file(tmp_path, TINY_SPACE), n_trials=2, tracking_uri=mlflow_server
+    cfg = engine.SearchJob(
+        dataset="imdb",
+        space=space_file(tmp_path, TINY_SPACE),
+        n_trials=2,
+        tracking_uri=mlflow_server,
     )
-    outcome = engine.run_search(cfg)
+    outcome = engine.search(cfg)
     parents, children = runs_of(mlflow_server, "imdb")
     assert len(parents) == 1 and len(children) == 2
     assert {c.data.tags["trial_state"] for c in children} == {"COMPLETE"}

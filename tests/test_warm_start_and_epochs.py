@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline import engine, params, summary
 from pipeline.cli import app
 from pipeline.datasets import load_dataset
-from pipeline.engine import studies
+from pipeline.engine import planning, studies
 from pipeline.errors import UserError
 from pipeline.evaluation import evaluate
 from pipeline.training import train_and_evaluate
@@ -30,8 +30,8 @@ def enqueued(study: optuna.Study) -> list[str]:
 
 def test_a_new_study_runs_the_recipe_first_and_once(tiny_data, stores, tmp_path):
     space = space_file(tmp_path)
-    options = engine.SearchOptions("imdb", space, n_trials=2, pruner="none")
-    study = engine.run_search(options).study
+    options = engine.SearchJob(dataset="imdb", space=space, n_trials=2, pruner="none")
+    study = engine.search(options).study
     assert enqueued(study) == ["defaults", ""]
     assert {k: study.trials[0].params[k] for k in ("n_layers", "units_1")} == {
         "n_layers": 1,
@@ -41,7 +41,7 @@ def test_a_new_study_runs_the_recipe_first_and_once(tiny_data, stores, tmp_path)
     assert parents[0].data.tags["enqueued"] == "defaults"
     recipe = next(c for c in children if c.data.tags["trial_number"] == "0")
     assert recipe.data.params["units"] == "8" and recipe.data.params["learning_rate"] == "0.01"
-    again = engine.run_search(engine.SearchOptions("imdb", space, n_trials=3, pruner="none"))
+    again = engine.search(engine.SearchJob(dataset="imdb", space=space, n_trials=3, pruner="none"))
     assert enqueued(again.study) == ["defaults", "", ""]  # not queued a second time
     parents = runs_of(stores["tracking"], "imdb")[0]
     assert sorted(str(p.data.tags.get("enqueued")) for p in parents) == ["None", "defaults"]
@@ -49,10 +49,10 @@ def test_a_new_study_runs_the_recipe_first_and_once(tiny_data, stores, tmp_path)
 
 def test_warm_start_from_a_seed_table_then_from_a_study(tiny_data, stores, tmp_path):
     table = str(table_file(tmp_path))
-    options = engine.SearchOptions(
-        "imdb", space_file(tmp_path), n_trials=3, pruner="none", warm_start=(table,)
+    options = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), n_trials=3, pruner="none", warm_start=(table,)
     )
-    study = engine.run_search(options).study
+    study = engine.search(options).study
     assert enqueued(study) == ["defaults", "tiny-imdb row 1", "tiny-imdb row 2"]
     _, children = runs_of(stores["tracking"], "imdb")
     by_number = {int(c.data.tags["trial_number"]): c.data.params for c in children}
@@ -66,38 +66,42 @@ def test_warm_start_from_a_seed_table_then_from_a_study(tiny_data, stores, tmp_p
     assert parent.data.tags["enqueued"] == "defaults; tiny-imdb row 1; tiny-imdb row 2"
 
     best = sorted(study.trials, key=lambda t: -t.value)
-    other = engine.SearchOptions(
-        "imdb",
-        space_file(tmp_path),
+    other = engine.SearchJob(
+        dataset="imdb",
+        space=space_file(tmp_path),
         n_trials=2,
         pruner="none",
         study="other",
         warm_start=("study:imdb",),
     )
-    second = engine.run_search(other).study
+    second = engine.search(other).study
     assert enqueued(second)[:2] == ["defaults", f"study imdb trial {best[0].number}"]
     assert second.trials[1].params == best[0].params
 
 
 def test_warm_start_in_the_space_file_and_its_errors(tiny_data, stores, tmp_path):
     raw = {**TINY_SPACE, "warm_start": [{"units": [16, 4], "n_layers": 2}]}
-    plan = engine.search_plan(engine.SearchOptions("imdb", space_file(tmp_path, raw), n_trials=2))
+    plan = planning.search_plan(
+        engine.SearchJob(dataset="imdb", space=space_file(tmp_path, raw), n_trials=2)
+    )
     assert [k.source for k in plan.trials.known] == ["defaults", "warm_start[1]"]
     assert plan.trials.known[1].trial_params == {"n_layers": 2, "units_1": 16, "units_2": 4}
     bad = {**TINY_SPACE, "warm_start": [{"layers": 2}]}
     with pytest.raises(UserError, match=r"warm_start\[1\]\.layers: unknown key"):
-        engine.search_plan(engine.SearchOptions("imdb", space_file(tmp_path, bad)))
+        planning.search_plan(engine.SearchJob(dataset="imdb", space=space_file(tmp_path, bad)))
     for warm, message in (
         ("study:nope", "--warm-start study:nope: no such study"),
         ("book-boston", "--warm-start book-boston: a table of boston_housing, not imdb"),
     ):
         with pytest.raises(UserError, match=message):
-            engine.search_plan(
-                engine.SearchOptions("imdb", space_file(tmp_path), warm_start=(warm,))
+            planning.search_plan(
+                engine.SearchJob(dataset="imdb", space=space_file(tmp_path), warm_start=(warm,))
             )
-    grid = engine.SearchOptions("imdb", space_file(tmp_path), sampler="grid", warm_start=("x",))
+    grid = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), sampler="grid", warm_start=("x",)
+    )
     with pytest.raises(UserError, match="--warm-start needs the tpe or random sampler"):
-        engine.search_plan(grid)
+        planning.search_plan(grid)
 
 
 def test_trial_params_keep_only_what_the_space_can_sample(tmp_path):
@@ -151,7 +155,7 @@ def test_tpe_arguments_follow_the_budget():
 def test_batches_are_capped_on_small_data(tiny_data, stores, tmp_path):
     assert params.cap_batch({"batch_size": 512}, 300) == {"batch_size": 37}
     assert params.cap_batch({"batch_size": 16}, 300) == {"batch_size": 16}
-    engine.run_search(engine.SearchOptions("imdb", space_file(tmp_path), n_trials=1))
+    engine.search(engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=1))
     _, children = runs_of(stores["tracking"], "imdb")
     assert children[0].data.params["batch_size"] == "8"  # 30 training reviews: at most 8
 
@@ -214,7 +218,7 @@ def test_the_default_spaces_hold_their_recipe():
 
 
 def test_the_blog_table_warm_starts_the_default_imdb_space(stores):
-    plan = engine.search_plan(engine.SearchOptions("imdb", warm_start=("blog-imdb",)))
+    plan = planning.search_plan(engine.SearchJob(dataset="imdb", warm_start=("blog-imdb",)))
     known = plan.trials.known
     assert [k.source for k in known[:3]] == ["defaults", "blog-imdb row 1", "blog-imdb row 2"]
     assert len(known) == 17

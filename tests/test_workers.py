@@ -57,8 +57,10 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
             backend=backend,
         ),
     )
-    cfg = engine.SearchOptions("imdb", space_file(tmp_path), n_trials=6, pruner="none", workers=2)
-    outcome = engine.run_search(cfg)
+    cfg = engine.SearchJob(
+        dataset="imdb", space=space_file(tmp_path), n_trials=6, pruner="none", workers=2
+    )
+    outcome = engine.search(cfg)
     assert handed == [None]  # each worker loads its own; the parent's is read again after
     assert outcome.data.class_names == ("negative", "positive")
     check_one_run_per_trial(stores, "imdb", outcome.study, 6)

@@ -1,6 +1,8 @@
-"""Command line: parse options, build one plan, hand it over, print; user errors become one
-line on stderr and exit code 2. The commands live in `searching` (datasets, search, train,
-reproduce, export) and `serving` (predict, ui, dashboard)."""
+"""Command line: parse options (`options` declares the shared ones once), build one job,
+hand it to the engine, print; user errors become one line on stderr and exit code 2. The
+commands live in `searching` (datasets, search, train, reproduce, export), `serving`
+(predict, ui, dashboard) and `housekeeping` (studies, delete-study); `--ray` places a
+search's or a reproduction's workers on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
@@ -41,6 +42,16 @@ def user_errors(command):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def job_command(name: str | None = None):
+    """Register a command that runs a job: its user errors are one line (`user_errors`),
+    its signals handled from its first line (`interruptible`)."""
+
+    def register(command):
+        return app.command(name)(user_errors(interruptible(command)))
+
+    return register
 
 
 def interruptible(command):
@@ -86,64 +97,16 @@ def _logging(verbose: bool, tensorflow: bool = True) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
-Backend = Annotated[
-    str | None,
-    typer.Option(help="Keras backend: tensorflow (default), jax or torch (or KERAS_BACKEND)."),
-]
-
-
-def _backend(option: str | None) -> str:
-    """The Keras backend this command trains on, selected before anything imports Keras."""
+def begin(*, backend: str | None, verbose: bool, workers: int = 1) -> str:
+    """A training command's first step: the Keras backend selected before anything imports
+    Keras (returned), then the log levels; TensorFlow imported now only where this process
+    trains (one worker)."""
     from pipeline import backends
 
-    name = backends.chosen(option)
+    name = backends.chosen(backend)
     backends.select(name)
+    _logging(verbose, tensorflow=workers == 1 and name == "tensorflow")
     return name
-
-
-RayAddress = Annotated[
-    str | None,
-    typer.Option(
-        "--ray",
-        help="Place the workers with Ray: local (a private Ray for this command), auto "
-        "(the cluster this machine joined) or HOST:PORT / ray://HOST:PORT.",
-    ),
-]
-CpusPerWorker = Annotated[
-    float | None, typer.Option(help="With --ray: CPUs per worker (default: the cluster's / N).")
-]
-GpusPerWorker = Annotated[
-    float, typer.Option(help="With --ray: GPUs per worker; 0.25 lets four share one GPU.")
-]
-StoreWait = Annotated[
-    float | None,
-    typer.Option(
-        help="Seconds a store that goes away (a database or tracking server restarting) is "
-        "waited for before the command stops (default 60, or PIPELINE_STORE_WAIT)."
-    ),
-]
-TextCol = Annotated[str | None, typer.Option(help="csv:PATH: the text column (a text dataset).")]
-LabelCol = Annotated[str | None, typer.Option(help="csv:PATH: the label column.")]
-FeatureCols = Annotated[
-    str | None, typer.Option(help="csv:PATH tables: feature columns, a,b,c (default: all).")
-]
-Task = Annotated[
-    str | None, typer.Option(help="csv:PATH tables: regression, binary or multiclass.")
-]
-KFolds = Annotated[
-    int | None, typer.Option(help="csv:PATH tables: folds (0: a held-out validation split).")
-]
-
-
-def csv_options(text_col=None, label_col=None, feature_cols=None, task=None, k_folds=None):
-    """The CSV options of a command, as one value (`pipeline.datasets.CsvOptions`)."""
-    from pipeline.datasets import CsvOptions
-
-    features = tuple(c.strip() for c in (feature_cols or "").split(",") if c.strip())
-    return CsvOptions(text_col, label_col, features, task, k_folds)
-
-
-DATASET_HELP = "A dataset `pipeline datasets` lists, folder:PATH or csv:PATH."
 
 
 def _write(text: str, output: Path | None) -> None:

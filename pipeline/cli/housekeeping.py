@@ -10,14 +10,13 @@ import typer
 
 from pipeline import settings
 from pipeline.cli import app, user_errors
-
-Storage = Annotated[str | None, typer.Option(help="Optuna storage URL.")]
+from pipeline.cli.options import AsJson, Storage, TrackingUri
 
 
 @app.command("studies")
 @user_errors
 def studies_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    as_json: AsJson = False,
     storage: Storage = None,
 ) -> None:
     """List the studies of a storage: trials by state, best value(s), last activity."""
@@ -62,7 +61,7 @@ def delete_study_command(
         ),
     ] = False,
     storage: Storage = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Delete a study from Optuna and mark its MLflow runs (invocations, trials) deleted;
     refused while a search runs it."""

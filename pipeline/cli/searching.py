@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 
 from pipeline import settings, spaces
-from pipeline.cli import (
-    DATASET_HELP,
+from pipeline.cli import _write, app, begin, job_command, user_errors
+from pipeline.cli.options import (
+    AsJson,
     Backend,
     CpusPerWorker,
+    Dataset,
     FeatureCols,
     GpusPerWorker,
     KFolds,
     LabelCol,
+    Output,
     RayAddress,
+    Storage,
     StoreWait,
     Task,
     TextCol,
-    _backend,
-    _logging,
-    _write,
-    app,
+    TrackingUri,
+    Verbose,
+    Workers,
     csv_options,
-    interruptible,
-    user_errors,
+    ray_options,
 )
 from pipeline.errors import UserError
 
@@ -37,7 +38,7 @@ from pipeline.errors import UserError
 @app.command("datasets")
 @user_errors
 def datasets_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    as_json: AsJson = False,
     name: Annotated[
         list[str] | None, typer.Argument(help="Only these (also folder:PATH, csv:PATH).")
     ] = None,
@@ -50,7 +51,13 @@ def datasets_command(
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    csv = csv_options(
+        text_col=text_col,
+        label_col=label_col,
+        feature_cols=feature_cols,
+        task=task,
+        k_folds=k_folds,
+    )
     rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, csv)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -63,11 +70,9 @@ def datasets_command(
         typer.echo(f"\nfeatures of {name}:\n" + pd.DataFrame(features).to_markdown(index=False))
 
 
-@app.command()
-@user_errors
-@interruptible
+@job_command()
 def search(
-    dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
+    dataset: Dataset,
     space: Annotated[str | None, typer.Option(help="Space file or name in search_spaces/.")] = None,
     n_trials: Annotated[int, typer.Option(help="Finished trials the study should have.")] = 30,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S.")] = 600,
@@ -75,10 +80,10 @@ def search(
     sampler: Annotated[str, typer.Option(help="tpe, random or grid.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of trial 0.")] = 0,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
-    verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+    verbose: Verbose = False,
+    workers: Workers = 1,
     heartbeat: Annotated[int, typer.Option(help="Seconds between worker heartbeats.")] = 10,
     objective: Annotated[
         str | None,
@@ -100,33 +105,38 @@ def search(
     store_wait: StoreWait = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
-    backend = _backend(backend)  # first: before anything imports Keras
-    _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
+    backend = begin(backend=backend, verbose=verbose, workers=workers)
     from pipeline import engine, summary
 
-    options = engine.SearchOptions(
-        dataset,
-        space,
-        n_trials,
-        timeout,
-        study,
-        sampler,
-        pruner,
-        seed,
-        storage,
-        tracking_uri,
-        verbose,
-        workers,
-        heartbeat,
-        objective,
+    job = engine.SearchJob(
+        dataset=dataset,
+        space=space,
+        csv=csv_options(
+            text_col=text_col,
+            label_col=label_col,
+            feature_cols=feature_cols,
+            task=task,
+            k_folds=k_folds,
+        ),
+        n_trials=n_trials,
+        timeout=timeout,
+        study=study,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        heartbeat=heartbeat,
+        objective=objective,
         warm_start=tuple(warm_start or ()),
-        csv=csv_options(text_col, label_col, feature_cols, task, k_folds),
-        backend=backend,
-        ray=_ray(ray, cpus_per_worker, gpus_per_worker),
+        storage=storage,
+        tracking_uri=tracking_uri,
         store_wait=store_wait,
+        workers=workers,
+        ray=ray_options(address=ray, cpus=cpus_per_worker, gpus=gpus_per_worker),
+        backend=backend,
+        verbose=verbose,
     )
-    plan = engine.search_plan(options)
-    outcome = engine.run(plan)
+    outcome = engine.search(job)
+    plan = outcome.plan
     done = engine.finished(outcome.study)
     typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
     typer.echo(summary.summary_text(outcome.study))
@@ -140,17 +150,6 @@ def search(
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
         lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
     typer.echo("\n".join(lines))
-
-
-def _ray(address: str | None, cpus: float | None, gpus: float):
-    """`--ray` and its shares, or None (local worker processes; Ray is not imported)."""
-    from pipeline.engine.plan import RayOptions
-
-    if address is None:
-        if cpus is not None or gpus:
-            raise UserError("--cpus-per-worker and --gpus-per-worker go with --ray ADDRESS")
-        return None
-    return RayOptions(address, cpus, gpus)
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
@@ -176,18 +175,16 @@ def _scalar(key: str, raw: str):
         raise UserError(f"{key}={raw}: cannot read the value ({problem})") from None
 
 
-@app.command()
-@user_errors
-@interruptible
+@job_command()
 def train(
-    dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
+    dataset: Dataset,
     assignments: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
     space: Annotated[
         str | None, typer.Option(help="Space file whose defaults to start from.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
-    verbose: Annotated[bool, typer.Option(help="Show Keras epochs.")] = False,
+    tracking_uri: TrackingUri = None,
+    verbose: Verbose = False,
     text_col: TextCol = None,
     label_col: LabelCol = None,
     feature_cols: FeatureCols = None,
@@ -196,17 +193,27 @@ def train(
     backend: Backend = None,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
-    backend = _backend(backend)  # first: before anything imports Keras
-    _logging(verbose, tensorflow=backend == "tensorflow")
+    backend = begin(backend=backend, verbose=verbose)
     from pipeline import engine
 
-    overrides = parse_assignments(assignments or [])
-    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
-    plan = engine.train_plan(
-        dataset, overrides, space, seed, tracking_uri, verbose, csv, backend=backend
+    job = engine.TrainJob(
+        dataset=dataset,
+        overrides=parse_assignments(assignments or []),
+        space=space,
+        csv=csv_options(
+            text_col=text_col,
+            label_col=label_col,
+            feature_cols=feature_cols,
+            task=task,
+            k_folds=k_folds,
+        ),
+        seed=seed,
+        tracking_uri=tracking_uri,
+        backend=backend,
+        verbose=verbose,
     )
     try:
-        run_id, result = engine.train_once(plan)
+        run_id, result = engine.train(job)
     except engine.TrainingDiverged as error:  # a valid value that trains badly: exit 1
         typer.echo(f"error: training diverged: {error}; its MLflow run is FAILED", err=True)
         raise typer.Exit(1) from None
@@ -215,20 +222,18 @@ def train(
     typer.echo(f"epochs={result.epochs_run} seconds={result.seconds:.1f} mlflow_run={run_id}")
 
 
-@app.command()
-@user_errors
-@interruptible
+@job_command()
 def reproduce(
     table: Annotated[str, typer.Argument(help="blog-imdb, book-reuters, book-boston or a YAML.")],
     seeds: Annotated[int, typer.Option(help="Trainings per row, reported as mean ± std.")] = 3,
-    output: Annotated[Path | None, typer.Option(help="Write the markdown here.")] = None,
+    output: Output = None,
     study: Annotated[
         str | None, typer.Option(help="Study name (default: reproduce-TABLE).")
     ] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
-    verbose: Annotated[bool, typer.Option(help="Show Keras epochs and Optuna logs.")] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+    verbose: Verbose = False,
+    workers: Workers = 1,
     backend: Backend = None,
     ray: RayAddress = None,
     cpus_per_worker: CpusPerWorker = None,
@@ -236,23 +241,22 @@ def reproduce(
     store_wait: StoreWait = None,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
-    backend = _backend(backend)  # first: before anything imports Keras
-    _logging(verbose, tensorflow=workers == 1 and backend == "tensorflow")
+    backend = begin(backend=backend, verbose=verbose, workers=workers)
     from pipeline import engine
 
-    plan = engine.reproduce_plan(
-        table,
-        seeds,
-        study,
-        storage,
-        tracking_uri,
-        verbose,
-        workers,
-        backend=backend,
-        ray=_ray(ray, cpus_per_worker, gpus_per_worker),
+    job = engine.ReproduceJob(
+        table=table,
+        seeds=seeds,
+        study=study,
+        storage=storage,
+        tracking_uri=tracking_uri,
         store_wait=store_wait,
+        workers=workers,
+        ray=ray_options(address=ray, cpus=cpus_per_worker, gpus=gpus_per_worker),
+        backend=backend,
+        verbose=verbose,
     )
-    _, text = engine.reproduce(plan)
+    _, text = engine.reproduce(job)
     _write(text, output)
 
 
@@ -265,8 +269,8 @@ def export(
     top: Annotated[int, typer.Option(help="How many trials.")] = 10,
     metric: Annotated[str | None, typer.Option(help="Rank by this MLflow metric.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="markdown or csv.")] = "markdown",
-    output: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    output: Output = None,
+    tracking_uri: TrackingUri = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
     feature_cols: FeatureCols = None,
@@ -279,7 +283,13 @@ def export(
     report.check_format(fmt)
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
+    csv = csv_options(
+        text_col=text_col,
+        label_col=label_col,
+        feature_cols=feature_cols,
+        task=task,
+        k_folds=k_folds,
+    )
     experiment = datasets.dataset_name(dataset, csv)
     chosen = None if all_studies else (study or experiment)
     runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)

@@ -13,16 +13,17 @@ from typing import Annotated
 import typer
 
 from pipeline import settings
-from pipeline.cli import (
+from pipeline.cli import app, job_command, user_errors
+from pipeline.cli.options import (
     FeatureCols,
     KFolds,
     LabelCol,
+    Port,
+    Storage,
     Task,
     TextCol,
-    _logging,
-    app,
+    TrackingUri,
     csv_options,
-    user_errors,
 )
 from pipeline.errors import UserError
 
@@ -30,8 +31,8 @@ from pipeline.errors import UserError
 @app.command()
 @user_errors
 def ui(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    port: Port = 5000,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
     settings.check_port(port)
@@ -56,8 +57,7 @@ def ui(
     raise typer.Exit(run_group(command))
 
 
-@app.command()
-@user_errors
+@job_command()
 def predict(
     model: Annotated[
         str, typer.Argument(help="A dataset or study name (its champion), or an MLflow model URI.")
@@ -67,7 +67,7 @@ def predict(
         Path | None, typer.Option(help="One text a line, or a CSV (text or feature columns).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    tracking_uri: TrackingUri = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
     feature_cols: FeatureCols = None,
@@ -78,29 +78,30 @@ def predict(
     from pipeline import tracking
 
     tracking.quiet(False)  # before MLflow is imported
-    from pipeline import datasets, prediction
-    from pipeline.tracking import models
+    from pipeline import engine
 
-    inputs = prediction.read_inputs(texts, file)
-    if fmt not in prediction.FORMATS:
-        raise UserError(f"unknown format {fmt!r}; use {', '.join(prediction.FORMATS)}")
-    csv = csv_options(text_col, label_col, feature_cols, task, k_folds)
-    uri = models.model_uri(model, lambda name: datasets.dataset_name(name, csv))
-    store = settings.tracking_uri(tracking_uri)
-    models.check_store(store, uri)  # missing, damaged, unreachable: said before TensorFlow loads
-    _logging(False)  # TensorFlow imported without its start-up notes, before the model needs it
-    loaded = models.load_model(store, uri)
-    columns = models.input_columns(loaded)
-    prediction.check_columns(inputs, columns, file)
-    typed = prediction.coerce(inputs, models.input_types(loaded), file)
-    typer.echo(prediction.render(inputs, loaded.predict(typed[columns] if columns else typed), fmt))
+    job = engine.PredictJob(
+        model=model,
+        texts=tuple(texts or ()),
+        file=file,
+        fmt=fmt,
+        csv=csv_options(
+            text_col=text_col,
+            label_col=label_col,
+            feature_cols=feature_cols,
+            task=task,
+            k_folds=k_folds,
+        ),
+        tracking_uri=tracking_uri,
+    )
+    typer.echo(engine.predict(job))
 
 
 @app.command()
 @user_errors
 def dashboard(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
+    port: Port = 8080,
+    storage: Storage = None,
 ) -> None:
     """Serve the Optuna studies with optuna-dashboard on 127.0.0.1."""
     settings.check_port(port)

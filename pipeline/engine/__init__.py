@@ -1,35 +1,67 @@
-"""Searches and seed tables as Optuna studies logged to MLflow: a plan is built once
-(`planning`), run by the `runner` here or in `workers`, one `objective` call per trial,
-with `records` saying what MLflow receives and `studies` owning the Optuna set-up."""
+"""The engine: one entry per job. A job (`jobs`) is turned into a plan once (`planning`,
+`checks`); the `runner` opens the study and its MLflow parent run (`lifecycle`) and hands
+the trials to an executor chosen once (`executors`: this process, worker processes, or
+Ray); each runs the trial loop (`trials`), one `objective` call per trial, recorded in
+MLflow (`records`), its model kept while among the best (`kept`), the best published
+(`publish`). `housekeeping` lists and deletes studies."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.engine import planning, prediction_run, reproduction, runner, train_run
 from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
-from pipeline.engine.planning import SearchOptions, reproduce_plan, search_plan, train_plan
-from pipeline.engine.reproduce import reproduce
-from pipeline.engine.runner import Outcome, run
+from pipeline.engine.jobs import (
+    Placement,
+    PredictJob,
+    ReproduceJob,
+    SearchJob,
+    StoreOptions,
+    TrainJob,
+)
+from pipeline.engine.plan import RayOptions
+from pipeline.engine.runner import Outcome
 from pipeline.engine.studies import finished
-from pipeline.engine.train import TrainingDiverged, train_once
-from pipeline.errors import Interrupted
+from pipeline.errors import Interrupted, TrainingDiverged
 
 
-def run_search(options: SearchOptions) -> Outcome:
-    """`pipeline search` without the command line: plan, then run."""
-    return run(search_plan(options))
+def search(job: SearchJob) -> Outcome:
+    """Plan the search, then bring its study to `job.n_trials` finished trials."""
+    return runner.run(planning.search_plan(job))
+
+
+def reproduce(job: ReproduceJob) -> tuple[Outcome, str]:
+    """Train a seed table's rows; the outcome and the markdown comparison."""
+    return reproduction.reproduce(planning.reproduce_plan(job))
+
+
+def train(job: TrainJob) -> tuple[str, Any]:
+    """Train one configuration; its MLflow run id and its training result."""
+    return train_run.train_once(planning.train_plan(job))
+
+
+def predict(job: PredictJob) -> str:
+    """Raw inputs through a logged model, rendered as `job.fmt`."""
+    return prediction_run.predict(job)
 
 
 __all__ = [
     "Interrupted",
     "Outcome",
-    "SearchOptions",
+    "Placement",
+    "PredictJob",
+    "RayOptions",
+    "ReproduceJob",
+    "SearchJob",
+    "StoreOptions",
+    "TrainJob",
     "TrainingDiverged",
     "delete_study",
     "finished",
+    "predict",
     "reproduce",
-    "reproduce_plan",
-    "run",
-    "run_search",
-    "search_plan",
+    "search",
     "study_summaries",
     "study_summary",
-    "train_once",
-    "train_plan",
+    "train",
 ]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
 
-from pipeline import report, tables, tracking
+from pipeline import report, tables, tracking, trial_record
 from pipeline.engine import runner
 from pipeline.engine.plan import Plan, TableTrials
 
@@ -30,12 +29,12 @@ def reproduce(plan: Plan) -> tuple[runner.Outcome, str]:
     return outcome, text
 
 
-def row_results(study: optuna.Study, replicates: int) -> dict[int, list[dict[str, Any]]]:
-    """Completed trials per table row: their metrics and MLflow run ids."""
-    rows: dict[int, list[dict[str, Any]]] = {}
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.params.get("replicate", 0) < replicates:
-            rows.setdefault(t.params["row"], []).append(dict(t.user_attrs))
+def row_results(study: optuna.Study, replicates: int) -> dict[int, list[trial_record.TrialRecord]]:
+    """Completed trials per table row: their records (metrics and MLflow run ids)."""
+    rows: dict[int, list[trial_record.TrialRecord]] = {}
+    for record in trial_record.study_records(study, states=(tracking.COMPLETE,)):
+        if record.params.get("replicate", 0) < replicates:
+            rows.setdefault(record.params["row"], []).append(record)
     return rows
 
 

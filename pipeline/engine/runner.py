@@ -31,6 +31,7 @@ class Outcome:
     data: datasets.Dataset | None = None  # as loaded for the trials (seeds' representation)
     model_uri: str | None = None  # the registered best model (models:/NAME/VERSION)
     experiment_id: str | None = None
+    plan: Plan | None = None  # what ran: its study's name, its dataset
 
 
 def run(plan: Plan) -> Outcome:
@@ -40,9 +41,11 @@ def run(plan: Plan) -> Outcome:
     studies.quiet_optuna(plan.verbose)
     executor = executors.choose(plan)
     try:
-        return _run(plan, executor)
+        outcome = _run(plan, executor)
     finally:
         executor.close()
+    outcome.plan = plan
+    return outcome
 
 
 def _run(plan: Plan, executor) -> Outcome:
