@@ -63,6 +63,12 @@ def current() -> str:
     return keras.backend.backend()
 
 
+def selected() -> str:
+    """The backend Keras runs on in this process, or will once imported, read without
+    importing it: KERAS_BACKEND, else TensorFlow."""
+    return os.environ.get("KERAS_BACKEND", DEFAULT)
+
+
 def start(name: str, threads: int | None = None, quiet: bool = True) -> None:
     """A process's first step: the backend selected, TensorFlow's start-up notes kept off
     the terminal (`quiet`), and (in a worker) its share of the CPU's threads."""
@@ -88,6 +94,15 @@ def start(name: str, threads: int | None = None, quiet: bool = True) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
 
 
+def quiet_tensorflow() -> None:
+    """Before Keras is imported on TensorFlow's backend: TensorFlow imported first, without
+    its C++ start-up notes on the user's terminal. Nothing on JAX or PyTorch."""
+    if selected() == "tensorflow":
+        from pipeline import quiet
+
+        quiet.import_tensorflow()
+
+
 def import_tensorflow() -> None:
     """TensorFlow, quietly, for what needs it on every backend (`TextVectorization`, text
     encoders). In a JAX or PyTorch process it stays off the GPU, and Keras, told there was
@@ -96,7 +111,7 @@ def import_tensorflow() -> None:
 
     fresh = "tensorflow" not in sys.modules
     quiet.import_tensorflow()
-    if os.environ.get("KERAS_BACKEND", DEFAULT) == "tensorflow":
+    if selected() == "tensorflow":
         return
     import tensorflow as tf
 
@@ -104,6 +119,7 @@ def import_tensorflow() -> None:
         with contextlib.suppress(RuntimeError):  # already initialised: too late, harmless
             tf.config.set_visible_devices([], "GPU")
     if "keras" in sys.modules:
+        # private: Keras keeps its answer, with no public way to ask again (test_library_internals)
         from keras.src.utils import module_utils
 
         module_utils.tensorflow._available = None  # asked again: it is there now
@@ -115,6 +131,7 @@ def _keep_tensorflow_out() -> None:
     that has not imported TensorFlow holds no TensorFlow object, so the answer is no."""
     if "tensorflow" in sys.modules:
         return
+    # private: Keras has no public way to tell it (tests/test_library_internals.py)
     from keras.src.utils import module_utils
 
     module_utils.tensorflow._available = False
@@ -130,6 +147,7 @@ def set_seed(seed: int) -> None:
     if name == "tensorflow":
         keras.utils.set_random_seed(seed)
         return
+    # private: set_random_seed's own steps, less TensorFlow (tests/test_library_internals.py)
     from keras.src.backend.common import global_state  # what set_random_seed resets
     from keras.src.random import seed_generator
 
@@ -166,12 +184,34 @@ def devices() -> str:
     return f"GPU x{n}" if n else "CPU"
 
 
+def several_steps_per_call() -> bool:
+    """Can `fit` run several batches in one call (`steps_per_execution`)? TensorFlow and
+    JAX: yes; Keras on PyTorch runs one step a call."""
+    return current() != "torch"
+
+
 # --- sparse rows (bags of words: scipy CSR matrices) -------------------------------------
 
 
 def takes_sparse_input() -> bool:
     """Can a Keras Input be sparse? TensorFlow and JAX: yes; PyTorch: rows go dense."""
     return current() != "torch"
+
+
+def sparse_tensors() -> bool:
+    """Are sparse rows TensorFlow SparseTensors, which TensorFlow's own sparse ops multiply
+    and `TextVectorization(sparse=True)` returns? TensorFlow only: on JAX they are BCOO
+    matrices (`sparse_input`), on PyTorch dense arrays."""
+    return current() == "tensorflow"
+
+
+def jits_sparse_layers() -> bool:
+    """May a layer that takes sparse rows be compiled by XLA? Not on TensorFlow: XLA has no
+    kernel for its sparse ops (with a GPU visible, Keras' jit_compile="auto" turns XLA on
+    for every layer that supports it, and fit fails at the first step: "Detected at node
+    .../SparseTensorDenseMatMul"). JAX multiplies its BCOO rows under jit; PyTorch gets
+    dense rows."""
+    return current() != "tensorflow"
 
 
 _KEPT: dict[tuple, Any] = {}  # (id of a CSR matrix, backend) -> its input, while it lives

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline import backends
 from pipeline.datasets import Fitted, TextSettings, tabular
 
 MODEL, SETTINGS, ARRAYS, ENCODER = "model.keras", "preprocessing.json", "fitted.npz", "encoder"
@@ -55,10 +55,7 @@ class Predictor:
     """A loaded bundle; `predict` takes texts, or a frame of raw feature columns."""
 
     def __init__(self, folder: Path) -> None:
-        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-            from pipeline import quiet
-
-            quiet.import_tensorflow()  # before Keras: its start-up notes kept quiet
+        backends.quiet_tensorflow()  # before Keras: its start-up notes kept quiet
         import keras
 
         from pipeline.models import CUSTOM_OBJECTS

@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from pipeline import backends
 from pipeline.params import layer_units
 from pipeline.spaces import TASK_LOSSES
 
@@ -31,15 +32,13 @@ class SparseDense(keras.layers.Dense):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # XLA has no kernel for TensorFlow's sparse ops: with a GPU visible, Keras'
-        # jit_compile="auto" turns XLA on for every layer that supports it, and fit fails at
-        # the first step ("Detected at node .../SparseTensorDenseMatMul"). So a sparse model
-        # runs unjitted on TensorFlow. JAX multiplies its BCOO rows under jit (Dense's own
-        # matmul); PyTorch gets dense rows.
-        self.supports_jit = keras.backend.backend() != "tensorflow"
+        # XLA has no kernel for TensorFlow's sparse ops: a sparse model runs unjitted on
+        # TensorFlow (`backends.jits_sparse_layers`). JAX multiplies its BCOO rows under jit
+        # (Dense's own matmul); PyTorch gets dense rows.
+        self.supports_jit = backends.jits_sparse_layers()
 
     def call(self, inputs, training=None):
-        if keras.backend.backend() != "tensorflow":
+        if not backends.sparse_tensors():
             return super().call(inputs, training=training)
         import tensorflow as tf
 
@@ -80,7 +79,7 @@ def steps_per_execution(batch_size: int) -> int:
     """Run several small batches per TensorFlow call: per-step Python overhead dominates
     these tiny networks (boston at batch 1: 2.3x faster at 32 steps per call). Keras on
     PyTorch runs one step per call."""
-    if keras.backend.backend() == "torch":
+    if not backends.several_steps_per_call():
         return 1
     return max(1, min(32, 2048 // batch_size))
 

@@ -80,7 +80,7 @@ def vectorizer(settings: TextSettings, vocabulary: list[str] | None = None):
         reserved = 1  # "[UNK]"
         mode = {"tf_idf": "count", "nb": "multi_hot"}.get(settings.output_mode)
         arguments = {"ngrams": settings.ngrams, "output_mode": mode or settings.output_mode}
-        arguments["sparse"] = keras.backend.backend() == "tensorflow"  # only there
+        arguments["sparse"] = backends.sparse_tensors()  # only TensorFlow's
     if vocabulary is None:
         return keras.layers.TextVectorization(max_tokens=settings.max_tokens, **arguments)
     return keras.layers.TextVectorization(vocabulary=list(vocabulary)[reserved:], **arguments)

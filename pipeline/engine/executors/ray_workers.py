@@ -126,6 +126,7 @@ _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _loopback_only(on: bool) -> None:
+    # private: Ray reads the switch once, at import; no public call sets it (test_library_internals)
     from ray._private import ray_constants
 
     if on:

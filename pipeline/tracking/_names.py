@@ -1,0 +1,24 @@
+"""The names a study's MLflow runs carry: run statuses, trial states, tags, the model's
+artifact folder, and the Optuna trial attribute that points to a trial's run."""
+
+from __future__ import annotations
+
+# MLflow 3's UI opens an experiment on its GenAI overview unless this tag says it trains
+# models; with it, the experiment opens on its runs table (checked in headless Chromium).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"  # run statuses
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"  # trial states (tag TRIAL_STATE)
+RUN_ID_ATTR = "mlflow_run_id"  # the Optuna trial attribute naming its MLflow run
+
+# Tags: the study and kind of every run; a trial run's number and Optuna state (RUNNING,
+# COMPLETE, PRUNED, FAIL), its error and worker; a parent run's best and Pareto trials.
+STUDY, KIND, OBJECTIVES, DEVICE = "study", "kind", "objectives", "device"
+BACKEND = "backend"  # the Keras backend a run trained on (tensorflow, jax, torch)
+TRIAL_NUMBER, TRIAL_STATE, ERROR, WORKER_PID = "trial_number", "trial_state", "error", "worker_pid"
+BEST_RUN_ID, PARETO_TRIALS, ENQUEUED = "best_run_id", "pareto_trials", "enqueued"
+WORKERS, ARTIFACTS_ERROR, BEST_MODEL_URI = "workers", "artifacts_error", "best_model_uri"
+HOST, PID, ALIVE_AT = "host", "pid", "alive_at"  # a parent run's invocation, and when it last beat
+KEPT_MODEL = "kept_model"  # "true" on a trial run whose model is kept as its artifact MODEL_DIR
+MODEL_DIR = "model"  # a kept trial's model.keras, among its run's artifacts
+PARENT_RUN_ID = "mlflow.parentRunId"
