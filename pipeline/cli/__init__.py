@@ -77,17 +77,14 @@ def interruptible(command):
     return wrapper
 
 
-def _logging(verbose: bool, tensorflow: bool = True) -> None:
-    """Log levels; and TensorFlow imported now without its start-up notes (unless verbose),
-    except in a parent that only hands trials to workers (`tensorflow=False`): it imports
-    TensorFlow when it first needs it (its best model), and holds ~550 MB less meanwhile."""
+def _logging(verbose: bool) -> None:
+    """Log levels, and MLflow's own logging quiet unless `verbose`. TensorFlow is not
+    imported here: the engine imports it without its start-up notes where it first needs
+    it (`backends.start`, the data's `TextVectorization`), so a command that stops on a
+    bad option or an unreachable store answers before TensorFlow loads (~8 s)."""
     from pipeline import tracking
 
     tracking.quiet(verbose)  # before anything imports MLflow
-    if not verbose and tensorflow:
-        from pipeline import quiet
-
-        quiet.import_tensorflow()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -97,15 +94,14 @@ def _logging(verbose: bool, tensorflow: bool = True) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # MLflow's retries; we report once
 
 
-def begin(*, backend: str | None, verbose: bool, workers: int = 1) -> str:
+def begin(*, backend: str | None, verbose: bool) -> str:
     """A training command's first step: the Keras backend selected before anything imports
-    Keras (returned), then the log levels; TensorFlow imported now only where this process
-    trains (one worker)."""
+    Keras (returned), then the log levels."""
     from pipeline import backends
 
     name = backends.chosen(backend)
     backends.select(name)
-    _logging(verbose, tensorflow=workers == 1 and name == "tensorflow")
+    _logging(verbose)
     return name
 
 

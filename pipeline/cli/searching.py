@@ -105,7 +105,7 @@ def search(
     store_wait: StoreWait = None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
-    backend = begin(backend=backend, verbose=verbose, workers=workers)
+    backend = begin(backend=backend, verbose=verbose)
     from pipeline import engine, summary
 
     job = engine.SearchJob(
@@ -241,7 +241,7 @@ def reproduce(
     store_wait: StoreWait = None,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
-    backend = begin(backend=backend, verbose=verbose, workers=workers)
+    backend = begin(backend=backend, verbose=verbose)
     from pipeline import engine
 
     job = engine.ReproduceJob(

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from pipeline import settings
-from pipeline.cli import app, job_command, user_errors
+from pipeline.cli import _logging, app, job_command, user_errors
 from pipeline.cli.options import (
     FeatureCols,
     KFolds,
@@ -75,9 +75,7 @@ def predict(
     k_folds: KFolds = None,
 ) -> None:
     """Labels and probabilities (or values) for raw inputs, from a logged model."""
-    from pipeline import tracking
-
-    tracking.quiet(False)  # before MLflow is imported
+    _logging(verbose=False)  # before MLflow is imported
     from pipeline import engine
 
     job = engine.PredictJob(
