@@ -86,20 +86,21 @@ def load(path: Path, task_of) -> SeedTable:
         _fits(path, space, raw.get("dataset"), defaults)
         defaults = {**space.defaults, **defaults}
     rows = tuple(
-        _row(path, i, defaults, spec, task, space) for i, spec in enumerate(raw["rows"], 1)
+        _row(path=path, index=i, defaults=defaults, spec=spec, task=task, space=space)
+        for i, spec in enumerate(raw["rows"], 1)
     )
     conclusions = tuple(
         _conclusion(path, i, c, len(rows)) for i, c in enumerate(raw.get("conclusions") or [], 1)
     )
     return SeedTable(
-        str(raw.get("name", path.stem)),
-        raw["dataset"],
-        str(raw.get("source", "")),
-        tuple(raw.get("columns") or ("setting",)),
-        rows,
-        conclusions,
-        str(raw.get("baseline", "")),
-        space,
+        name=str(raw.get("name", path.stem)),
+        dataset=raw["dataset"],
+        source=str(raw.get("source", "")),
+        columns=tuple(raw.get("columns") or ("setting",)),
+        rows=rows,
+        conclusions=conclusions,
+        baseline=str(raw.get("baseline", "")),
+        space=space,
     )
 
 
@@ -135,7 +136,9 @@ def _row(path, index: int, defaults: dict, spec: dict, task: str, space) -> Row:
     spaces.reject_unknown(path, f"{key}.seed", reported, REPORTED_KEYS)
     setting = str(spec.pop("setting", ""))
     if space is not None:  # the space's keys (a custom one's own too)
-        params = spaces.configuration(path, key, defaults, spec, task, space.keys)
+        params = spaces.configuration(
+            path=path, key=key, base=defaults, changes=spec, task=task, known=space.keys
+        )
         required = spaces.CUSTOM_REQUIRED if space.is_custom else spaces.REQUIRED
         missing = [k for k in required if k not in params]
         if missing:
@@ -159,7 +162,14 @@ def _conclusion(path, index: int, raw: dict, n_rows: int) -> Conclusion:
         if not group or any(not isinstance(r, int) or not 1 <= r <= n_rows for r in group):
             raise UserError(f"{path}: {key}: row numbers must be 1..{n_rows}")
     tolerance = float(raw["within"]) if kind == "within" else 0.0
-    return Conclusion(raw["claim"], raw["metric"], kind, tuple(rows), tuple(than), tolerance)
+    return Conclusion(
+        claim=raw["claim"],
+        metric=raw["metric"],
+        kind=kind,
+        rows=tuple(rows),
+        than=tuple(than),
+        tolerance=tolerance,
+    )
 
 
 def holds(conclusion: Conclusion, means: dict[int, dict[str, float]]) -> bool:

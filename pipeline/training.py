@@ -67,15 +67,15 @@ def train_and_evaluate(
     for i, (train, val) in enumerate(folds(data)):
         models.append(_model(params, data, builder))
         history, pruned = _fit(
-            models[-1],
-            params,
-            data,
-            train,
-            val,
-            int(params["epochs"]),
-            on_epoch if i == 0 else None,
-            verbose,
-            keep_best,
+            model=models[-1],
+            params=params,
+            data=data,
+            train=train,
+            val=val,
+            epochs=int(params["epochs"]),
+            hook=on_epoch if i == 0 else None,
+            verbose=verbose,
+            keep_best=keep_best,
         )
         histories.append(history)
         if pruned:
@@ -99,7 +99,15 @@ def train_and_evaluate(
         test_model = models[0] if len(models) == 1 else None
         if len(models) > 1 and keep_best and data.task == "regression":
             test_model = _average(models, params, data)
-        _evaluate(result, params, data, test_model, seed, verbose, builder)
+        _evaluate(
+            result=result,
+            params=params,
+            data=data,
+            model=test_model,
+            seed=seed,
+            verbose=verbose,
+            builder=builder,
+        )
     return result
 
 
@@ -129,7 +137,15 @@ def _evaluate(
     if model is None:
         backends.set_seed(seed)
         model = _model(params, data, builder)
-        _fit(model, params, data, data.train, None, result.best_epoch, verbose=verbose)
+        _fit(
+            model=model,
+            params=params,
+            data=data,
+            train=data.train,
+            val=None,
+            epochs=result.best_epoch,
+            verbose=verbose,
+        )
     values, pred = evaluate(model, data.test.x, labels_for(data.test.y, params, data), data.task)
     result.test = {f"test_{k}": v for k, v in values.items()}
     result.model, result.test_true, result.test_pred = model, data.test.y, pred

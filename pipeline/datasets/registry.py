@@ -134,7 +134,14 @@ def resolve_all(names: list[str] | None, csv: user.CsvOptions | None = None) -> 
 
 
 def _declared_spec(d: Declaration) -> Spec:
-    return Spec(d.name, d.task, d.kind, d.source, d.class_names, d)
+    return Spec(
+        name=d.name,
+        task=d.task,
+        kind=d.kind,
+        source=d.source,
+        class_names=d.class_names,
+        declaration=d,
+    )
 
 
 def _user_spec(source: user.UserSource) -> Spec:
@@ -167,7 +174,14 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
     s = _cached_text(spec, where, data_dir, options)
     if spec.task == "binary":  # float 0/1 labels, as Keras' IMDB loader gives
         s = {k: Split(v.x, v.y.astype("float32")) for k, v in s.items()}
-    return Dataset(spec.name, spec.task, s["train"], s["val"], s["test"], spec.class_names)
+    return Dataset(
+        name=spec.name,
+        task=spec.task,
+        train=s["train"],
+        val=s["val"],
+        test=s["test"],
+        class_names=spec.class_names,
+    )
 
 
 def location(spec: Spec, data_dir: Path) -> Path:

@@ -155,7 +155,9 @@ def read_table(
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
         raise UserError(f"{path}: not a readable CSV file ({first})") from None
-    return table_of(frame, path, label_col, feature_cols, task, warn)
+    return table_of(
+        frame=frame, path=path, label_col=label_col, feature_cols=feature_cols, task=task, warn=warn
+    )
 
 
 def table_of(

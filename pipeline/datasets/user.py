@@ -108,7 +108,15 @@ def parse(name: str, options: CsvOptions | None = None) -> UserSource:
         raise UserError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if k_folds is not None and (k_folds < 0 or k_folds == 1):
         raise UserError(f"--k-folds must be 0 (a held-out split) or at least 2, got {k_folds}")
-    return UserSource(kind, path, text_col, label_col, tuple(features), task, k_folds)
+    return UserSource(
+        kind=kind,
+        path=path,
+        text_col=text_col,
+        label_col=label_col,
+        feature_cols=tuple(features),
+        task=task,
+        k_folds=k_folds,
+    )
 
 
 def _int(value: str | None) -> int | None:

@@ -60,7 +60,12 @@ def check_builder(
     backends.devices()  # TensorFlow: memory growth on, so the workers find the GPU free
     try:
         models.build_model(
-            values, spec.task, _n_features(spec, values), spec.n_classes, sparse, function
+            values,
+            task=spec.task,
+            n_features=_n_features(spec, values),
+            n_classes=spec.n_classes,
+            sparse=sparse,
+            builder=function,
         )
     except Exception as error:
         raise UserError(

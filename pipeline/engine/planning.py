@@ -39,12 +39,12 @@ def search_plan(job: SearchJob) -> Plan:
     known = known_configs(spec, space, job.sampler, job.warm_start, stores.storage)
     trials = SpaceTrials(space, job.sampler, job.pruner, job.seed, known)
     plan = Plan(
-        job.study or spec.name,
-        spec,
-        trials,
-        job.n_trials,
-        stores,
-        objectives,
+        study=job.study or spec.name,
+        dataset=spec,
+        trials=trials,
+        n_trials=job.n_trials,
+        stores=stores,
+        objectives=objectives,
         timeout=timeout,
         deadline=None if timeout is None else began + timeout,
         workers=job.workers,
@@ -91,12 +91,12 @@ def reproduce_plan(job: ReproduceJob) -> Plan:
     if seed_table.space is not None:
         checks.check_builder(seed_table.space, spec, backend)
     return Plan(
-        job.study or f"reproduce-{seed_table.name}",
-        spec,
-        TableTrials(seed_table, job.seeds),
-        len(seed_table.rows) * job.seeds,
-        checks.stores(job, job.workers),
-        (metrics.task_metric(spec.task),),
+        study=job.study or f"reproduce-{seed_table.name}",
+        dataset=spec,
+        trials=TableTrials(seed_table, job.seeds),
+        n_trials=len(seed_table.rows) * job.seeds,
+        stores=checks.stores(job, job.workers),
+        objectives=(metrics.task_metric(spec.task),),
         workers=job.workers,
         verbose=job.verbose,
         backend=backend,
@@ -173,10 +173,20 @@ def train_plan(job: TrainJob) -> TrainPlan:
                 f"{base.path}: {unset[0]} has no default; set {unset[0]}=VALUE "
                 "or give it one under defaults"
             )
-    config = spaces.configuration("arguments", "", defaults, overrides, spec.task, base.keys)
+    config = spaces.configuration(
+        path="arguments", key="", base=defaults, changes=overrides, task=spec.task, known=base.keys
+    )
     values = params.for_family(config)
     uri = settings.tracking_uri(job.tracking_uri)
     locks.check_writable(uri, "--tracking-uri")
     backend = backends.chosen(job.backend)
     checks.check_builder(base, spec, backend, values)
-    return TrainPlan(spec, values, job.seed, uri, job.verbose, backend, base.builder)
+    return TrainPlan(
+        dataset=spec,
+        params=values,
+        seed=job.seed,
+        tracking=uri,
+        verbose=job.verbose,
+        backend=backend,
+        builder=base.builder,
+    )

@@ -138,7 +138,16 @@ def _warm_start(
     known = []
     for i, entry in enumerate(entries, 1):
         changes = _mapping(path, f"warm_start[{i}]", entry, keys)
-        known.append(configuration(path, f"warm_start[{i}]", defaults, changes, task, keys))
+        known.append(
+            configuration(
+                path=path,
+                key=f"warm_start[{i}]",
+                base=defaults,
+                changes=changes,
+                task=task,
+                known=keys,
+            )
+        )
     return tuple(known)
 
 

@@ -51,7 +51,7 @@ def param(path: Path | str, name: str, spec: Any, task: str | None) -> Param:
     reject_unknown(path, key, spec, {"type"} | KIND_KEYS[kind] | extra)
     if kind == "categorical":
         return _categorical(path, key, name, spec, task)
-    return _numeric(path, key, name, spec, kind, task)
+    return _numeric(path=path, key=key, name=name, spec=spec, kind=kind, task=task)
 
 
 def reject_unknown(path: Path | str, key: str, mapping: dict, known) -> None:

@@ -70,7 +70,13 @@ class Tracker:
 
         inputs = [
             DatasetInput(
-                Dataset(d["name"], d["digest"], d["source_type"], d["source"], None, d["profile"]),
+                Dataset(
+                    name=d["name"],
+                    digest=d["digest"],
+                    source_type=d["source_type"],
+                    source=d["source"],
+                    profile=d["profile"],
+                ),
                 [InputTag("mlflow.data.context", d["context"])],
             )
             for d in datasets
