@@ -105,6 +105,13 @@ def begin(*, backend: str | None, verbose: bool) -> str:
     return name
 
 
+def started(placement):
+    """A placement (`pipeline.engine.Placement`) with its Keras backend selected (`begin`)."""
+    from dataclasses import replace
+
+    return replace(placement, backend=begin(backend=placement.backend, verbose=placement.verbose))
+
+
 def _write(text: str, output: Path | None) -> None:
     """Print, or write the file whole (a temp file renamed into place)."""
     if output is None:

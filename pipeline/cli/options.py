@@ -3,8 +3,13 @@ and the groups they form as the engine's values: the stores, CSV reading, placem
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,6 +69,50 @@ KFolds = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Group:
+    """Options that travel together, declared once: each is (name, annotated type, default);
+    `build` turns their values into the one value a command receives."""
+
+    options: tuple[tuple[str, Any, Any], ...]
+    build: Callable[..., Any]
+
+
+def grouped(**groups: Group) -> Callable:
+    """A command's parameter `NAME` annotated with nothing is replaced, in what Typer sees,
+    by the options of `groups[NAME]`; the command receives the group's one built value.
+    Written here because Typer has no option groups (it reads a function's signature)."""
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)
+        hints = typing.get_type_hints(command, include_extras=True)
+        parameters = []
+        for parameter in signature.parameters.values():
+            if parameter.name not in groups:
+                parameters.append(parameter.replace(annotation=hints[parameter.name]))
+                continue
+            parameters += [
+                inspect.Parameter(
+                    name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
+                )
+                for name, kind, default in groups[parameter.name].options
+            ]
+
+        @functools.wraps(command)
+        def wrapper(**given: Any) -> Any:
+            for name, group in groups.items():
+                values = {option: given.pop(option) for option, _, _ in group.options}
+                given[name] = group.build(**values)
+            return command(**given)
+
+        del wrapper.__wrapped__  # Typer must read the new signature, not the command's
+        wrapper.__signature__ = signature.replace(parameters=parameters)
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
+
+
 def csv_options(
     *,
     text_col: str | None = None,
@@ -88,3 +137,47 @@ def ray_options(*, address: str | None, cpus: float | None, gpus: float):
             raise UserError("--cpus-per-worker and --gpus-per-worker go with --ray ADDRESS")
         return None
     return RayOptions(address, cpus, gpus)
+
+
+def _stores(*, storage=None, tracking_uri=None, store_wait=None):
+    from pipeline.engine import StoreOptions
+
+    return StoreOptions(storage=storage, tracking_uri=tracking_uri, store_wait=store_wait)
+
+
+def _placement(*, workers, backend, ray, cpus_per_worker, gpus_per_worker, verbose):
+    from pipeline.engine import Placement
+
+    shares = ray_options(address=ray, cpus=cpus_per_worker, gpus=gpus_per_worker)
+    return Placement(workers=workers, ray=shares, backend=backend, verbose=verbose)
+
+
+STORES = Group(
+    options=(
+        ("storage", Storage, None),
+        ("tracking_uri", TrackingUri, None),
+        ("store_wait", StoreWait, None),
+    ),
+    build=_stores,
+)
+PLACEMENT = Group(
+    options=(
+        ("workers", Workers, 1),
+        ("backend", Backend, None),
+        ("ray", RayAddress, None),
+        ("cpus_per_worker", CpusPerWorker, None),
+        ("gpus_per_worker", GpusPerWorker, 0.0),
+        ("verbose", Verbose, False),
+    ),
+    build=_placement,
+)
+CSV = Group(
+    options=(
+        ("text_col", TextCol, None),
+        ("label_col", LabelCol, None),
+        ("feature_cols", FeatureCols, None),
+        ("task", Task, None),
+        ("k_folds", KFolds, None),
+    ),
+    build=csv_options,
+)

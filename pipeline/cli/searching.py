@@ -10,54 +10,35 @@ import typer
 import yaml
 
 from pipeline import settings, spaces
-from pipeline.cli import _write, app, begin, job_command, user_errors
+from pipeline.cli import _write, app, begin, job_command, started, user_errors
 from pipeline.cli.options import (
+    CSV,
+    PLACEMENT,
+    STORES,
     AsJson,
     Backend,
-    CpusPerWorker,
     Dataset,
-    FeatureCols,
-    GpusPerWorker,
-    KFolds,
-    LabelCol,
     Output,
-    RayAddress,
-    Storage,
-    StoreWait,
-    Task,
-    TextCol,
     TrackingUri,
     Verbose,
-    Workers,
-    csv_options,
-    ray_options,
+    grouped,
 )
 from pipeline.errors import UserError
 
 
 @app.command("datasets")
 @user_errors
+@grouped(csv=CSV)
 def datasets_command(
     as_json: AsJson = False,
     name: Annotated[
         list[str] | None, typer.Argument(help="Only these (also folder:PATH, csv:PATH).")
     ] = None,
-    text_col: TextCol = None,
-    label_col: LabelCol = None,
-    feature_cols: FeatureCols = None,
-    task: Task = None,
-    k_folds: KFolds = None,
+    csv=None,
 ) -> None:
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    csv = csv_options(
-        text_col=text_col,
-        label_col=label_col,
-        feature_cols=feature_cols,
-        task=task,
-        k_folds=k_folds,
-    )
     rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, csv)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -71,6 +52,7 @@ def datasets_command(
 
 
 @job_command()
+@grouped(stores=STORES, placement=PLACEMENT, csv=CSV)
 def search(
     dataset: Dataset,
     space: Annotated[str | None, typer.Option(help="Space file or name in search_spaces/.")] = None,
@@ -80,10 +62,6 @@ def search(
     sampler: Annotated[str, typer.Option(help="tpe, random or grid.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of trial 0.")] = 0,
-    storage: Storage = None,
-    tracking_uri: TrackingUri = None,
-    verbose: Verbose = False,
-    workers: Workers = 1,
     heartbeat: Annotated[int, typer.Option(help="Seconds between worker heartbeats.")] = 10,
     objective: Annotated[
         str | None,
@@ -93,31 +71,18 @@ def search(
         list[str] | None,
         typer.Option(help="Try first: a seed table's rows (blog-imdb) or study:NAME's best."),
     ] = None,
-    text_col: TextCol = None,
-    label_col: LabelCol = None,
-    feature_cols: FeatureCols = None,
-    task: Task = None,
-    k_folds: KFolds = None,
-    backend: Backend = None,
-    ray: RayAddress = None,
-    cpus_per_worker: CpusPerWorker = None,
-    gpus_per_worker: GpusPerWorker = 0.0,
-    store_wait: StoreWait = None,
+    stores=None,
+    placement=None,
+    csv=None,
 ) -> None:
     """Run (or resume) an Optuna study; every trial is a child run in MLflow."""
-    backend = begin(backend=backend, verbose=verbose)
+    placement = started(placement)
     from pipeline import engine, summary
 
     job = engine.SearchJob(
         dataset=dataset,
         space=space,
-        csv=csv_options(
-            text_col=text_col,
-            label_col=label_col,
-            feature_cols=feature_cols,
-            task=task,
-            k_folds=k_folds,
-        ),
+        csv=csv,
         n_trials=n_trials,
         timeout=timeout,
         study=study,
@@ -127,13 +92,8 @@ def search(
         heartbeat=heartbeat,
         objective=objective,
         warm_start=tuple(warm_start or ()),
-        storage=storage,
-        tracking_uri=tracking_uri,
-        store_wait=store_wait,
-        workers=workers,
-        ray=ray_options(address=ray, cpus=cpus_per_worker, gpus=gpus_per_worker),
-        backend=backend,
-        verbose=verbose,
+        **vars(stores),
+        **vars(placement),
     )
     outcome = engine.search(job)
     plan = outcome.plan
@@ -176,6 +136,7 @@ def _scalar(key: str, raw: str):
 
 
 @job_command()
+@grouped(csv=CSV)
 def train(
     dataset: Dataset,
     assignments: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
@@ -185,12 +146,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     tracking_uri: TrackingUri = None,
     verbose: Verbose = False,
-    text_col: TextCol = None,
-    label_col: LabelCol = None,
-    feature_cols: FeatureCols = None,
-    task: Task = None,
-    k_folds: KFolds = None,
     backend: Backend = None,
+    csv=None,
 ) -> None:
     """Train one configuration (the seed recipe plus key=value changes) as one MLflow run."""
     backend = begin(backend=backend, verbose=verbose)
@@ -200,13 +157,7 @@ def train(
         dataset=dataset,
         overrides=parse_assignments(assignments or []),
         space=space,
-        csv=csv_options(
-            text_col=text_col,
-            label_col=label_col,
-            feature_cols=feature_cols,
-            task=task,
-            k_folds=k_folds,
-        ),
+        csv=csv,
         seed=seed,
         tracking_uri=tracking_uri,
         backend=backend,
@@ -223,6 +174,7 @@ def train(
 
 
 @job_command()
+@grouped(stores=STORES, placement=PLACEMENT)
 def reproduce(
     table: Annotated[str, typer.Argument(help="blog-imdb, book-reuters, book-boston or a YAML.")],
     seeds: Annotated[int, typer.Option(help="Trainings per row, reported as mean ± std.")] = 3,
@@ -230,31 +182,15 @@ def reproduce(
     study: Annotated[
         str | None, typer.Option(help="Study name (default: reproduce-TABLE).")
     ] = None,
-    storage: Storage = None,
-    tracking_uri: TrackingUri = None,
-    verbose: Verbose = False,
-    workers: Workers = 1,
-    backend: Backend = None,
-    ray: RayAddress = None,
-    cpus_per_worker: CpusPerWorker = None,
-    gpus_per_worker: GpusPerWorker = 0.0,
-    store_wait: StoreWait = None,
+    stores=None,
+    placement=None,
 ) -> None:
     """Train every row of a seed notebook's table and compare with the seed's numbers."""
-    backend = begin(backend=backend, verbose=verbose)
+    placement = started(placement)
     from pipeline import engine
 
     job = engine.ReproduceJob(
-        table=table,
-        seeds=seeds,
-        study=study,
-        storage=storage,
-        tracking_uri=tracking_uri,
-        store_wait=store_wait,
-        workers=workers,
-        ray=ray_options(address=ray, cpus=cpus_per_worker, gpus=gpus_per_worker),
-        backend=backend,
-        verbose=verbose,
+        table=table, seeds=seeds, study=study, **vars(stores), **vars(placement)
     )
     _, text = engine.reproduce(job)
     _write(text, output)
@@ -262,6 +198,7 @@ def reproduce(
 
 @app.command()
 @user_errors
+@grouped(csv=CSV)
 def export(
     dataset: Annotated[str, typer.Argument(help="The MLflow experiment (dataset name).")],
     study: Annotated[str | None, typer.Option(help="Study name (default: the dataset).")] = None,
@@ -271,11 +208,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="markdown or csv.")] = "markdown",
     output: Output = None,
     tracking_uri: TrackingUri = None,
-    text_col: TextCol = None,
-    label_col: LabelCol = None,
-    feature_cols: FeatureCols = None,
-    task: Task = None,
-    k_folds: KFolds = None,
+    csv=None,
 ) -> None:
     """Export the best trials of a study from MLflow as a markdown or CSV table."""
     from pipeline import datasets, report, tracking
@@ -283,13 +216,6 @@ def export(
     report.check_format(fmt)
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    csv = csv_options(
-        text_col=text_col,
-        label_col=label_col,
-        feature_cols=feature_cols,
-        task=task,
-        k_folds=k_folds,
-    )
     experiment = datasets.dataset_name(dataset, csv)
     chosen = None if all_studies else (study or experiment)
     runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)

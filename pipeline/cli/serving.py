@@ -14,17 +14,7 @@ import typer
 
 from pipeline import settings
 from pipeline.cli import _logging, app, job_command, user_errors
-from pipeline.cli.options import (
-    FeatureCols,
-    KFolds,
-    LabelCol,
-    Port,
-    Storage,
-    Task,
-    TextCol,
-    TrackingUri,
-    csv_options,
-)
+from pipeline.cli.options import CSV, Port, Storage, TrackingUri, grouped
 from pipeline.errors import UserError
 
 
@@ -58,6 +48,7 @@ def ui(
 
 
 @job_command()
+@grouped(csv=CSV)
 def predict(
     model: Annotated[
         str, typer.Argument(help="A dataset or study name (its champion), or an MLflow model URI.")
@@ -68,11 +59,7 @@ def predict(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     tracking_uri: TrackingUri = None,
-    text_col: TextCol = None,
-    label_col: LabelCol = None,
-    feature_cols: FeatureCols = None,
-    task: Task = None,
-    k_folds: KFolds = None,
+    csv=None,
 ) -> None:
     """Labels and probabilities (or values) for raw inputs, from a logged model."""
     _logging(verbose=False)  # before MLflow is imported
@@ -83,13 +70,7 @@ def predict(
         texts=tuple(texts or ()),
         file=file,
         fmt=fmt,
-        csv=csv_options(
-            text_col=text_col,
-            label_col=label_col,
-            feature_cols=feature_cols,
-            task=task,
-            k_folds=k_folds,
-        ),
+        csv=csv,
         tracking_uri=tracking_uri,
     )
     typer.echo(engine.predict(job))
