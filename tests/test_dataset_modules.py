@@ -20,7 +20,7 @@ import pytest
 from pipeline import datasets
 from pipeline.datasets import registry, tabular
 from pipeline.datasets.builtin import boston_housing
-from pipeline.engine import planning
+from pipeline.engine import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "boston_housing_v1.npz"  # before #27
@@ -112,10 +112,10 @@ def test_default_space_is_the_datasets_own_else_its_kinds(tmp_path, monkeypatch)
     for name in ("table", "text", "boston_housing"):
         (folder / f"{name}.yaml").write_text("defaults: {}\n")
     boston = datasets.resolve("boston_housing")
-    assert planning.find_space(boston, None) == folder / "boston_housing.yaml"
-    assert planning.find_space(datasets.resolve("imdb"), None) == folder / "text.yaml"
+    assert checks.find_space(boston, None) == folder / "boston_housing.yaml"
+    assert checks.find_space(datasets.resolve("imdb"), None) == folder / "text.yaml"
     (folder / "boston_housing.yaml").unlink()
-    assert planning.find_space(boston, None) == folder / "table.yaml"
+    assert checks.find_space(boston, None) == folder / "table.yaml"
 
 
 # --- a plugin package -------------------------------------------------------------------------

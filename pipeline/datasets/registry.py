@@ -149,7 +149,11 @@ def _user_spec(source: user.UserSource) -> Spec:
     A table is read and checked here, once: its task comes from its label column."""
     if source.is_table:
         table = tabular.read_table(
-            source.path, source.label_col, source.feature_cols, source.task, warn=True
+            source.path,
+            source.label_col,
+            feature_cols=source.feature_cols,
+            task=source.task,
+            warn=True,
         )
         return Spec(source.name, table.task, "table", source, table.class_names, table=table)
     if source.kind == "folder":

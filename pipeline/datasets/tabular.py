@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,23 +142,15 @@ def _numeric_statistics(train: pd.DataFrame, names: list[str]):
     return fill, mean, std
 
 
-def read_table(
-    path,
-    label_col: str,
-    feature_cols: tuple[str, ...] = (),
-    task: str | None = None,
-    warn: bool = False,
-) -> Table:
+def read_table(path, label_col: str, **checks: Any) -> Table:
     """Read and check a CSV table: every problem is one UserError naming the column;
-    `warn`: one warning line each for dropped rows and missing values (when first read)."""
+    `checks`: `table_of`'s feature_cols, task and warn."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
         raise UserError(f"{path}: not a readable CSV file ({first})") from None
-    return table_of(
-        frame=frame, path=path, label_col=label_col, feature_cols=feature_cols, task=task, warn=warn
-    )
+    return table_of(frame, path, label_col, **checks)
 
 
 def table_of(
@@ -168,7 +161,9 @@ def table_of(
     task: str | None = None,
     warn: bool = False,
 ) -> Table:
-    """Check a frame of raw strings read from `path` (named in errors) as `read_table` does."""
+    """Check a frame of raw strings read from `path` (named in errors): every problem is one
+    UserError naming the column; `warn`: one warning line each for dropped rows and missing
+    values (when first read)."""
     frame = frame.apply(lambda column: column.str.strip())
     names = list(feature_cols) or [c for c in frame.columns if c != label_col]
     if not names:

@@ -181,12 +181,4 @@ def train_plan(job: TrainJob) -> TrainPlan:
     locks.check_writable(uri, "--tracking-uri")
     backend = backends.chosen(job.backend)
     checks.check_builder(base, spec, backend, values)
-    return TrainPlan(
-        dataset=spec,
-        params=values,
-        seed=job.seed,
-        tracking=uri,
-        verbose=job.verbose,
-        backend=backend,
-        builder=base.builder,
-    )
+    return TrainPlan(spec, values, job.seed, uri, job.verbose, backend, builder=base.builder)

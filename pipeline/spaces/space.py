@@ -66,12 +66,5 @@ class Param:
 
 def _space(path, dataset, description, defaults: dict, params, warm_start, builder) -> Space:
     """A pickled Space, unpickled."""
-    return Space(
-        path=path,
-        dataset=dataset,
-        description=description,
-        defaults=MappingProxyType(defaults),
-        params=params,
-        warm_start=warm_start,
-        builder=builder,
-    )
+    frozen = MappingProxyType(defaults)
+    return Space(path, dataset, description, frozen, params, warm_start=warm_start, builder=builder)

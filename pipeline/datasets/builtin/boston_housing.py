@@ -50,13 +50,11 @@ def read_table(path: Path) -> tabular.Table:
     return tabular.table_of(frame, path, label_col="MEDV", task="regression")
 
 
+UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
 DATASET = Declaration(
     name="boston_housing",
     task="regression",
-    source=Archive(
-        fname="housing.data",
-        origin="https://archive.ics.uci.edu/ml/machine-learning-databases/housing/housing.data",
-    ),
+    source=Archive("housing.data", f"{UCI}/housing/housing.data"),
     table=read_table,
     sizes=(404, None, 102),
     n_features=13,

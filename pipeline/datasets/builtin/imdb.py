@@ -78,8 +78,8 @@ DATASET = Declaration(
     name="imdb",
     task="binary",
     source=Archive(
-        fname="aclImdb_v1.tar.gz",
-        origin="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        "aclImdb_v1.tar.gz",
+        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
         unpacked=("aclImdb/train/pos/*.txt",),
     ),
     texts=seed_splits,
