@@ -9,11 +9,13 @@ from pipeline.errors import UserError
 # `--objective accuracy,params`: the second objective's name -> the metric a trial logs
 SECOND_OBJECTIVES = {"params": "n_params", "latency": "latency_ms"}
 _LOWER_IS_BETTER = ("loss", "mae", "mse", "n_params", "latency", "seconds")
+TASK_METRICS = ("accuracy", "mae")  # what a task is judged by: classification, regression
 
 
 def task_metric(task: str) -> str:
     """The metric a task is judged by: MAE for regression, accuracy for classification."""
-    return "mae" if task == "regression" else "accuracy"
+    classification, regression = TASK_METRICS
+    return regression if task == "regression" else classification
 
 
 def val_metric(task: str) -> str:

@@ -1,4 +1,5 @@
-"""Matplotlib figures saved as PNG: learning curves, confusion matrix, study plots."""
+"""Matplotlib figures saved as PNG: learning curves, confusion matrix, best so far (Optuna's
+study plots are drawn by the engine, `pipeline/engine/records.py`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def learning_curves(history: dict[str, list[float]], metric: str, path: Path) ->
             ax.plot(epochs, history[f"val_{key}"], "b", label=f"Validation {key}")
         ax.set(xlabel="Epochs", ylabel=key, title=f"Training and validation {key}")
         ax.legend()
-    return _save(fig, path, tight=False)
+    return save(fig, path, tight=False)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path: Path) -> Path:
@@ -41,43 +42,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
         xticks_rotation="vertical",
         colorbar=False,
     )
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def study_plots(study, folder: Path, importances: bool = True) -> list[Path]:
-    """Optuna's optimization history and (when computable and asked for) parameter
-    importances; with two objectives, of the first one, and the Pareto front."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")  # Optuna draws with pyplot; no display here
-    import matplotlib.pyplot as plt
-    import optuna.visualization.matplotlib as ovm
-
-    names = study.user_attrs.get("objectives", ["value"])
-    first = {}
-    plots = {"optimization_history": ovm.plot_optimization_history}
-    if importances:
-        plots["param_importances"] = ovm.plot_param_importances
-    if len(study.directions) > 1:
-        first = {"target": lambda t: t.values[0], "target_name": names[0]}
-        plots["pareto_front"] = lambda s, **_: ovm.plot_pareto_front(s, target_names=names)
-    saved = []
-    for name, plot in plots.items():
-        try:
-            with warnings.catch_warnings():  # "experimental" and small-sample notes
-                warnings.simplefilter("ignore")
-                ax = plot(study, **first)
-        except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials
-            continue
-        figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-        saved.append(_save(figure, folder / f"{name}.png"))
-        plt.close(figure)
-    return saved
-
-
-def _save(fig, path: Path, tight: bool = True) -> Path:
+def save(fig, path: Path, tight: bool = True) -> Path:
+    """`fig` as a PNG at `path` (80 dpi)."""
     fig.savefig(path, dpi=80, bbox_inches="tight" if tight else None)
     return path
 
@@ -100,4 +69,4 @@ def best_so_far(
         ax.annotate(label, (ax.get_xlim()[0], value), fontsize=8, va="bottom")
     ax.set(xlabel=xlabel, ylabel=f"best {metric} so far", title=f"Best {metric} so far")
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)

@@ -1,47 +1,83 @@
-"""Tables for people: best trials of a study, as pandas frames rendered to markdown or CSV."""
+"""Tables for people: the top trials of a study (read from Optuna or from their MLflow runs)
+and the reproduced seed tables, as pandas frames rendered to markdown or CSV."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline import tables, tracking
+from pipeline import tables, tracking, trial_record
 from pipeline.errors import UserError
-from pipeline.metrics import SECOND_OBJECTIVES, lower_is_better, ranking_key
+from pipeline.metrics import SECOND_OBJECTIVES, TASK_METRICS, lower_is_better, ranking_key
 from pipeline.params import layer_units
+from pipeline.trial_record import TrialRecord
+
+ON_FRONT = "✓"  # a trial on the Pareto front, in the `pareto` column
+
+
+@dataclass(frozen=True)
+class TopTrials:
+    """The one table of top trials (`top_trials`), and which of its columns are which."""
+
+    frame: pd.DataFrame  # one row per completed trial, best first
+    settings: list[str]  # the settings that vary
+    tests: list[str]  # the test figures
+
+
+def top_trials(
+    records: list[TrialRecord], metric: str, minimize: bool, second: str | None = None
+) -> TopTrials:
+    """The completed trials of `records` (read from an Optuna study or from MLflow runs),
+    best first by the one rule (`metrics.ranking_key`) on `metric`. Columns: trial; the
+    settings that vary over every record (failed and pruned too); `metric`; with a `second`
+    objective, its value and whether the trial is on the Pareto front of the two; the test
+    figures; epochs_run, best_epoch, seconds, run_id. The search's summary, the parent
+    run's `top_trials.md` and `pipeline export` show columns and rows of it."""
+    done = [r for r in records if r.state == tracking.COMPLETE]
+    done.sort(key=lambda r: ranking_key(r.figure(metric), r.number, minimize))
+    settings = varying(records)
+    tests = sorted({k for r in done for k in r.metrics if k.startswith("test_")} - {metric})
+    objectives = [metric, second] if second else [metric]
+    rows = [
+        {"trial": r.number, **{s: r.settings.get(s) for s in settings}}
+        | {name: r.figure(name) for name in objectives}
+        | {t: r.metrics.get(t) for t in tests}
+        | {"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "seconds": r.seconds}
+        | {"run_id": r.run_id}
+        for r in done
+    ]
+    frame = pd.DataFrame(rows, dtype=object)  # values as read: ints stay ints, not floats
+    if second and rows:
+        signs = np.array([1 if minimize else -1, 1 if lower_is_better(second) else -1])
+        front = pareto_front(frame[objectives].astype(float).to_numpy() * signs)
+        frame.insert(frame.columns.get_loc(second) + 1, "pareto", np.where(front, ON_FRONT, ""))
+    return TopTrials(frame, settings, tests)
+
+
+def varying(records: list[TrialRecord]) -> list[str]:
+    """The settings whose value differs between `records` (a record without one counts as
+    a value of its own), by name."""
+    settings = [r.settings for r in records]
+    names = sorted({name for s in settings for name in s})
+    return [n for n in names if len({s.get(n) for s in settings}) > 1]
 
 
 def trials_frame(study, top: int | None = None) -> pd.DataFrame:
-    """Completed trials, best first: number, params, validation and test figures, seconds.
-    With two objectives: both, and whether the trial is on the Pareto front."""
-    import optuna
-
-    metric = study.user_attrs.get("val_metric", "value")
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not trials:
-        return pd.DataFrame()
-    params = sorted({name for t in trials for name in t.params})
-    tests = sorted({k for t in trials for k in t.user_attrs if k.startswith("test_")})
-    second = _second_objective(study)
-    extra = [second, "pareto"] if second else []
-    columns = ["trial", *params, metric, *extra, *tests, "epochs_run", "seconds"]
-    front = {t.number for t in study.best_trials} if second else set()
-    rows = [
-        {"trial": t.number, **t.params, **t.user_attrs, metric: t.values[0]}
-        | ({second: t.values[1], "pareto": "✓" if t.number in front else ""} if second else {})
-        for t in trials
-    ]
-    minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-    rows.sort(key=lambda row: ranking_key(row[metric], row["trial"], minimize))
-    frame = pd.DataFrame(rows).reindex(columns=columns)
+    """The parent run's table (`top_trials.md`) of an Optuna study: its top trials by
+    number, the settings that vary, the objective (with two: both, and whether the trial is
+    on the Pareto front), test figures, epochs run and seconds."""
+    metric, *second = trial_record.value_names(study)
+    records = trial_record.study_records(study)
+    table = top_trials(records, metric, trial_record.minimizes(study), *second)
+    if table.frame.empty:
+        return table.frame
+    extra = [*second, "pareto"] if second else []
+    columns = ["trial", *table.settings, metric, *extra, *table.tests, "epochs_run", "seconds"]
+    frame = table.frame[columns]
     return frame.head(top) if top else frame
-
-
-def _second_objective(study) -> str | None:
-    objectives = study.user_attrs.get("objectives", [])
-    return SECOND_OBJECTIVES[objectives[1]] if len(objectives) > 1 else None
 
 
 def to_text(frame: pd.DataFrame, fmt: str = "markdown") -> str:
@@ -69,11 +105,11 @@ def _setting(row, columns) -> dict[str, Any]:
     return {c: values.get(c, row.params.get(c)) for c in columns}
 
 
-def _value(result: dict, split: str, name: str) -> float:
-    return result[f"final_val_{name}" if split == "val" else f"test_{name}"]
+def _value(result: TrialRecord, split: str, name: str) -> float:
+    return result.metrics[f"final_val_{name}" if split == "val" else f"test_{name}"]
 
 
-def _classification_row(row, results: list[dict]) -> dict[str, Any]:
+def _classification_row(row, results: list[TrialRecord]) -> dict[str, Any]:
     acc = [_value(r, row.split, "accuracy") for r in results]
     loss = [_value(r, row.split, "loss") for r in results]
     delta = f"{np.mean(acc) * 100 - row.reported['accuracy'] * 100:+.2f}" if acc else "—"
@@ -86,12 +122,12 @@ def _classification_row(row, results: list[dict]) -> dict[str, Any]:
     }
 
 
-def _regression_row(row, results: list[dict]) -> dict[str, Any]:
-    mae = [r["final_val_mae"] for r in results]
+def _regression_row(row, results: list[TrialRecord]) -> dict[str, Any]:
+    mae = [r.metrics["final_val_mae"] for r in results]
     k = len(row.reported.get("folds", []))
     folds = (
         [
-            float(np.mean([r.get(f"fold_{i}_val_mae", np.nan) for r in results]))
+            float(np.mean([r.metrics.get(f"fold_{i}_val_mae", np.nan) for r in results]))
             for i in range(1, k + 1)
         ]
         if results
@@ -103,18 +139,18 @@ def _regression_row(row, results: list[dict]) -> dict[str, Any]:
         "Δ MAE": f"{np.mean(mae) - row.reported['mae']:+.2f}" if mae else "—",
         "seed folds": ", ".join(f"{v:.2f}" for v in row.reported.get("folds", [])),
         "our folds (mean)": ", ".join(f"{v:.2f}" for v in folds),
-        "our test MAE": _mean_std([r["test_mae"] for r in results], digits=2),
+        "our test MAE": _mean_std([r.metrics["test_mae"] for r in results], digits=2),
     }
 
 
-def reproduction_frame(table, results: dict[int, list[dict]]) -> pd.DataFrame:
+def reproduction_frame(table, results: dict[int, list[TrialRecord]]) -> pd.DataFrame:
     """One line per seed row: its settings, the seed's numbers, ours (mean ± std), run ids."""
     lines = []
     for row in table.rows:
         got = results.get(row.index, [])
         reg = "mae" in row.reported
         values = _regression_row(row, got) if reg else _classification_row(row, got)
-        runs = ", ".join(r.get("mlflow_run_id", "")[:8] for r in got)
+        runs = ", ".join((r.run_id or "")[:8] for r in got)
         lines.append(
             {
                 "#": row.index,
@@ -128,17 +164,26 @@ def reproduction_frame(table, results: dict[int, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
-def _row_means(results: dict[int, list[dict]]) -> dict[int, dict[str, float]]:
+def _row_means(results: dict[int, list[TrialRecord]]) -> dict[int, dict[str, float]]:
     means = {}
     for index, got in results.items():
-        keys = {k for r in got for k in r if isinstance(r[k], int | float)}
+        numbers = [_numbers(r) for r in got]
+        keys = {k for n in numbers for k in n}
         means[index] = {
-            k.removeprefix("final_"): float(np.mean([r[k] for r in got if k in r])) for k in keys
+            k.removeprefix("final_"): float(np.mean([n[k] for n in numbers if k in n]))
+            for k in keys
         }
     return means
 
 
-def conclusion_lines(table, results: dict[int, list[dict]]) -> list[str]:
+def _numbers(record: TrialRecord) -> dict[str, float]:
+    """A reproduced row's figures, epochs and seconds."""
+    extra = {"epochs_run": record.epochs_run, "best_epoch": record.best_epoch}
+    figures = record.metrics | extra | {"seconds": record.seconds}
+    return {k: v for k, v in figures.items() if isinstance(v, int | float)}
+
+
+def conclusion_lines(table, results: dict[int, list[TrialRecord]]) -> list[str]:
     means = _row_means(results)
     lines = []
     for c in table.conclusions:
@@ -153,7 +198,7 @@ def conclusion_lines(table, results: dict[int, list[dict]]) -> list[str]:
     return lines
 
 
-def reproduction_text(table, results: dict[int, list[dict]], baseline: float | None) -> str:
+def reproduction_text(table, results: dict[int, list[TrialRecord]], baseline: float | None) -> str:
     """The markdown report of `pipeline reproduce`."""
     frame = reproduction_frame(table, results)
     parts = [
@@ -181,13 +226,8 @@ def reproduction_text(table, results: dict[int, list[dict]], baseline: float | N
 
 # --- exports from MLflow -----------------------------------------------------------------
 
-_NOT_COMPARED = {"seed", "timeout"}
-
-
-def _varying(runs: list[dict]) -> list[str]:
-    names = sorted({k for r in runs for k in r["params"]} - _NOT_COMPARED)
-    names = [n for n in names if not (n.startswith("units_") and "units" in names)]
-    return [n for n in names if len({r["params"].get(n) for r in runs}) > 1]
+_FINAL_METRICS = tuple(f"final_val_{m}" for m in TASK_METRICS)  # the default, by task
+_LEFT_OUT = {tracking.FAIL: "failed", tracking.PRUNED: "pruned"}
 
 
 def pareto_front(values: np.ndarray) -> np.ndarray:
@@ -197,71 +237,40 @@ def pareto_front(values: np.ndarray) -> np.ndarray:
     return ~(better_or_equal & strictly_better).any(axis=1)
 
 
-def _front_only(frame: pd.DataFrame, objectives: list[str]) -> tuple[pd.DataFrame, str]:
-    """The Pareto front of a two-objective study's runs, and a line saying so."""
-    signs = np.array([1 if lower_is_better(m) else -1 for m in objectives])
-    values = frame[objectives].to_numpy(dtype=float) * signs
-    front = frame[pareto_front(values)]
-    words = " and ".join(
-        f"{m} ({'lower' if s > 0 else 'higher'} is better)"
-        for m, s in zip(objectives, signs, strict=True)
-    )
-    return front, f"Pareto front: {len(front)} of {len(frame)} completed trials on {words}."
-
-
 def export_frame(
     runs: list[dict], metric: str | None = None, top: int | None = None
 ) -> tuple[pd.DataFrame, str, str]:
-    """Ranked completed trial runs, a heading, and a note on the failed and pruned runs
-    left out. A two-objective study's export is its Pareto front, ranked by the first
-    objective, under a heading that says so."""
-    done = [
-        r
-        for r in runs
-        if r["tags"].get(tracking.TRIAL_STATE) == "COMPLETE" and r["status"] == tracking.FINISHED
-    ]
-    left_out = pd.Series(
-        [r["tags"].get(tracking.TRIAL_STATE, r["status"]) for r in runs if r not in done]
-    ).value_counts()
-    words = {"FAIL": "failed", "PRUNED": "pruned"}
-    note = ", ".join(f"{n} {words.get(state, state.lower())}" for state, n in left_out.items())
+    """Ranked completed trial runs (`top_trials`), a heading, and a note on the failed and
+    pruned runs left out. A two-objective study's export is its Pareto front, ranked by the
+    first objective, under a heading that says so."""
+    records = [trial_record.from_run(r) for r in runs]
+    done = [r for r in records if r.state == tracking.COMPLETE]
+    left_out = pd.Series([r.state for r in records if r.state != tracking.COMPLETE])
+    counts = left_out.value_counts().items()
+    note = ", ".join(f"{n} {_LEFT_OUT.get(state, state.lower())}" for state, n in counts)
     if not done:
         return pd.DataFrame(), "", note
     metric = metric or next(
-        m for m in ("final_val_accuracy", "final_val_mae") if any(m in r["metrics"] for r in done)
+        (m for m in _FINAL_METRICS if any(m in r.metrics for r in done)), _FINAL_METRICS[0]
     )
+    kinds = {r.objectives for r in done}  # one study, or several alike
+    objectives = kinds.pop() if len(kinds) == 1 else ()
+    second = SECOND_OBJECTIVES[objectives[1]] if len(objectives) > 1 else None
     minimize = lower_is_better(metric)
-    done.sort(key=lambda r: ranking_key(r["metrics"].get(metric), _trial_number(r), minimize))
-    tests = sorted({k for r in done for k in r["metrics"] if k.startswith("test_")})
-    varying = _varying(runs)  # over every run of the study, failed and pruned too
-    rows = [
-        {
-            **{p: r["params"].get(p) for p in varying},
-            metric: r["metrics"].get(metric),
-            **{t: r["metrics"].get(t) for t in tests if t != metric},
-            "epochs_run": r["metrics"].get("epochs_run"),
-            "seconds": r["metrics"].get("train_seconds"),
-            "run_id": r["run_id"],
-        }
-        for r in done
-    ]
-    kinds = {r["tags"].get(tracking.OBJECTIVES, "") for r in done}  # one study, or several alike
-    objectives = kinds.pop().split(",") if len(kinds) == 1 else []
-    heading = ""
-    if len(objectives) > 1:
-        second = SECOND_OBJECTIVES[objectives[1]]
-        for row, run in zip(rows, done, strict=True):
-            row[second] = run["metrics"].get(second)
-        frame, heading = _front_only(pd.DataFrame(rows), [metric, second])
-    else:
-        frame = pd.DataFrame(rows)  # ranked already: `done` is in the order of the rule
-    frame.insert(0, "rank", range(1, len(frame) + 1))
+    table = top_trials(records, metric, minimize, second)
+    frame, heading = table.frame, ""
+    if second:
+        front = frame[frame["pareto"] == ON_FRONT]
+        words = " and ".join(
+            f"{m} ({'lower' if low else 'higher'} is better)"
+            for m, low in ((metric, minimize), (second, lower_is_better(second)))
+        )
+        heading = f"Pareto front: {len(front)} of {len(frame)} completed trials on {words}."
+        frame = front
+    columns = [*table.settings, metric, *table.tests, "epochs_run", "seconds", "run_id"]
+    frame = frame[list(dict.fromkeys(columns + ([second] if second else [])))]
+    frame.insert(0, "rank", range(1, len(frame) + 1))  # ranked already, by the rule
     return (frame.head(top) if top else frame), heading, note
-
-
-def _trial_number(run: dict) -> int | None:
-    number = run["tags"].get(tracking.TRIAL_NUMBER)
-    return int(number) if number is not None and number.isdigit() else None
 
 
 def export_text(

@@ -4,11 +4,14 @@ The full table goes to the export and the parent run."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
-from pipeline.engine.studies import recipe_trial
-from pipeline.metrics import lower_is_better, ranking_key
-from pipeline.params import layer_units
+from pipeline import report, tracking, trial_record
+from pipeline.engine.studies import RECIPE
+from pipeline.metrics import TASK_METRICS
+from pipeline.trial_record import TrialRecord
 
 WIDTH = 110
 # settings in the order they are kept when the table must shrink to fit
@@ -38,33 +41,41 @@ SHORT = {
 }
 
 
+LONG = {short: name for name, short in SHORT.items()}
+
+
 def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
     """Best against recipe, then the top trials; `study`: an Optuna study."""
-    import optuna
-
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not trials:
+    metric = trial_record.study_metric(study)
+    records = trial_record.study_records(study)
+    table = report.top_trials(records, metric, trial_record.minimizes(study))
+    if table.frame.empty:
         return "(no completed trials)"
-    metric = study.user_attrs.get("val_metric", "value")
-    minimize = lower_is_better(metric)
-    ranked = sorted(trials, key=lambda t: ranking_key(t.values[0], t.number, minimize))
-    recipe = recipe_trial(trials)
-    lines = _versus(ranked[0], recipe, metric)
-    frame = _top_frame(ranked[:top], trials, metric)
-    lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", _fit(frame, width)]
+    by_number = {r.number: r for r in records}
+    best = by_number[table.frame["trial"].iloc[0]]
+    done = [r for r in records if r.state == tracking.COMPLETE]
+    recipe = next((r for r in done if r.enqueued == RECIPE), None)
+    lines = _versus(best, recipe, metric)
+    frame = _top_frame(table, top, metric, _test_metric(best))
+    text, dropped = _fit(frame, width)
+    lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", text]
+    if dropped:  # the export shows them
+        names = ", ".join(LONG.get(c, c) for c in dropped)
+        lines += textwrap.wrap(f"Also varying, left out to fit {width} columns: {names}.", width)
     return "\n".join(lines)
 
 
-def _versus(best, recipe, metric: str) -> list[str]:
+def _versus(best: TrialRecord, recipe: TrialRecord | None, metric: str) -> list[str]:
     test = _test_metric(best)
     rows = [("best", best)] + ([("recipe", recipe)] if recipe is not None else [])
     lines = [
-        f"{label:<7}trial {t.number:<4} {metric} {t.values[0]:.4f}   "
-        f"{test} {t.user_attrs.get(test, float('nan')):.4f}   best/run epochs {_epochs(t)}"
+        f"{label:<7}trial {t.number:<4} {metric} {t.figure(metric):.4f}   "
+        f"{test} {t.metrics.get(test, float('nan')):.4f}   "
+        f"best/run epochs {_epochs(t.best_epoch, t.epochs_run)}"
         for label, t in rows
     ]
-    if recipe is not None and recipe.number != best.number and test in recipe.user_attrs:
-        gain = best.user_attrs.get(test, float("nan")) - recipe.user_attrs[test]
+    if recipe is not None and recipe.number != best.number and test in recipe.metrics:
+        gain = best.metrics.get(test, float("nan")) - recipe.metrics[test]
         unit = "points" if "accuracy" in test else ""
         shown = f"{gain * 100:+.2f} points" if unit else f"{gain:+.3f}"
         lines.append(f"best - recipe on {test}: {shown}")
@@ -73,56 +84,40 @@ def _versus(best, recipe, metric: str) -> list[str]:
     return lines
 
 
-def _top_frame(top: list, trials: list, metric: str) -> pd.DataFrame:
-    varying = _varying(trials)
-    rows = []
-    for t in top:
-        settings = _settings(t)
-        test = _test_metric(t)
-        rows.append(
-            {"trial": t.number}
-            | {SHORT.get(k, k): settings.get(k, "") for k in varying}
-            | {metric: t.values[0], test: t.user_attrs.get(test), "best/run epochs": _epochs(t)}
-        )
+def _top_frame(table: report.TopTrials, top: int, metric: str, test: str) -> pd.DataFrame:
+    """The first `top` rows of the top-trials table: the settings that vary (in the order
+    they are kept, short names), the metric, one test figure and the epochs."""
+    rank = {name: i for i, name in enumerate(PRIORITY)}
+    varying = sorted(table.settings, key=lambda k: (rank.get(k, 99), k))
+    rows = [
+        {"trial": row["trial"]}
+        | {SHORT.get(k, k): "" if row[k] is None else row[k] for k in varying}
+        | {metric: row[metric], test: row.get(test)}
+        | {"best/run epochs": _epochs(row["best_epoch"], row["epochs_run"])}
+        for row in table.frame.head(top).to_dict("records")
+    ]
     return pd.DataFrame(rows)
 
 
-def _settings(trial) -> dict:
-    """A trial's params with units as one "16,32" value."""
-    params = dict(trial.params)
-    units = [params.pop(k) for k in sorted(params) if k.startswith("units_")]
-    if units:
-        params["units"] = ",".join(map(str, units[: params.get("n_layers", len(units))]))
-    elif "units" in params:
-        params["units"] = ",".join(map(str, layer_units(params)))
-    return params
+def _test_metric(record: TrialRecord) -> str:
+    names = (f"test_{m}" for m in TASK_METRICS)
+    return next((k for k in names if k in record.metrics), "test")
 
 
-def _varying(trials: list) -> list[str]:
-    values: dict[str, set] = {}
-    for t in trials:
-        for key, value in _settings(t).items():
-            values.setdefault(key, set()).add(value)
-    rank = {name: i for i, name in enumerate(PRIORITY)}
-    return sorted((k for k in values if len(values[k]) > 1), key=lambda k: (rank.get(k, 99), k))
-
-
-def _test_metric(trial) -> str:
-    return next((k for k in ("test_accuracy", "test_mae") if k in trial.user_attrs), "test")
-
-
-def _epochs(trial) -> str:
+def _epochs(best, ran) -> str:
     """Best epoch / epochs run."""
-    best, ran = trial.user_attrs.get("best_epoch"), trial.user_attrs.get("epochs_run")
     return f"{best}/{ran}" if best else str(ran)
 
 
-def _fit(frame: pd.DataFrame, width: int) -> str:
-    """The markdown table, dropping settings columns from the right until it fits."""
+def _fit(frame: pd.DataFrame, width: int) -> tuple[str, list[str]]:
+    """The markdown table, dropping settings columns from the right until it fits; and the
+    columns it dropped."""
     fixed = {"trial", *frame.columns[-3:]}
+    dropped: list[str] = []
     while True:
         text = frame.to_markdown(index=False, floatfmt=".4g")
         droppable = [c for c in frame.columns if c not in fixed]
         if len(text.splitlines()[0]) <= width or not droppable:
-            return text
+            return text, dropped
+        dropped.insert(0, droppable[-1])
         frame = frame.drop(columns=droppable[-1])

@@ -187,6 +187,7 @@ def kill_leftovers(tracker: tracking.Tracker, found: Activity) -> int:
 def _running_trials(storage: optuna.storages.BaseStorage, name: str) -> dict[int, float]:
     """Each RUNNING trial of study `name` by number, with the seconds since its last
     heartbeat, as the database's clock tells (since its start, for one that never beat)."""
+    # private: Optuna has no public read of heartbeats (tests/test_library_internals.py)
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 

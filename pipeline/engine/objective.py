@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from pipeline import datasets, metrics, params, stopping, tracking
+from pipeline import datasets, metrics, params, stopping, tracking, trial_record
 from pipeline.engine.kept import KeptModels
 from pipeline.engine.plan import Plan, Slot
 from pipeline.engine.records import (
@@ -49,7 +49,7 @@ class Objective:
         try:
             self.recorder.record(run_id, trial.number, result, summary, state, data.class_names)
         except Exception as error:  # the trial fails with its record, not the next one
-            trial.set_user_attr("error", f"recording in MLflow: {error}")
+            trial_record.note_error(trial, f"recording in MLflow: {error}")
             with contextlib.suppress(Exception):
                 self.tracker.fail(run_id, error)
             raise
@@ -74,8 +74,7 @@ class Objective:
         slot = self.slot
         name = f"trial-{trial.number}"
         run_id = self.tracker.start_run(slot.experiment_id, name, slot.parent_run_id, tags)
-        trial.set_user_attr(tracking.RUN_ID_ATTR, run_id)
-        trial.set_user_attr("worker", self.slot.index)
+        trial_record.note_start(trial, run_id, self.slot.index)
         return run_id
 
     def _train(self, trial: optuna.Trial, values: dict[str, Any], seed: int, run_id: str):
@@ -97,18 +96,13 @@ class Objective:
             result = train_and_evaluate(values, data, seed, hook, verbose, keep_best, builder)
             return result, data
         except BaseException as error:
-            trial.set_user_attr("error", str(error) or type(error).__name__)
+            trial_record.note_error(trial, str(error) or type(error).__name__)
             self.tracker.fail(run_id, error)
             raise
 
     def _remember(self, trial: optuna.Trial, result, values: dict[str, Any]) -> None:
-        trial.set_user_attr("val_metric", result.val_metric)
-        trial.set_user_attr("epochs_run", result.epochs_run)
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("representation", params.representation(values))
-        trial.set_user_attr("seconds", round(result.seconds, 2))
-        for key, value in final_metrics(result).items():
-            trial.set_user_attr(key, value)
+        representation = params.representation(values)
+        trial_record.note_result(trial, result, representation, final_metrics(result))
 
 
 def pruning_hook(trial: optuna.Trial, metric: str):

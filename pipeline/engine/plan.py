@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipeline import builders, params, spaces, tables, tracking
+from pipeline import builders, params, spaces, tables, tracking, trial_record
 from pipeline.datasets import Spec
 
 
@@ -53,7 +53,7 @@ class SpaceTrials:
     def params_of(self, trial) -> dict[str, Any]:
         """Sampled from the space; an enqueued known configuration trains as it is."""
         sampled = params.suggest(trial, self.space)
-        config = trial.user_attrs.get("config")
+        config = trial_record.config_of(trial)
         return params.for_family({**sampled, **config}) if config else sampled
 
     def seed_of(self, trial) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from pipeline import datasets, inference, metrics, params, tracking
+from pipeline import datasets, inference, metrics, params, tracking, trial_record
 from pipeline.engine import kept
 from pipeline.engine.plan import Plan
 from pipeline.metrics import ranking_key
@@ -27,7 +27,7 @@ def best_kept(
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ranked = sorted(done, key=lambda t: ranking_key(t.values[0], t.number, minimize))
     for trial in ranked[: 3 * kept.KEEP]:  # the best are kept; older studies may lack some
-        run_id = trial.user_attrs.get(tracking.RUN_ID_ATTR)
+        run_id = trial_record.read(trial).run_id
         path = kept.kept_model(tracker, run_id, folder) if run_id else None
         if path is not None:
             about = {"value": trial.values[0], "trial": trial.number, "run_id": run_id}
@@ -68,7 +68,8 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     minimize = metrics.lower_is_better(metrics.val_metric(plan.dataset.task))
     path, about = best
     trial = study.get_trials(deepcopy=False)[about["trial"]]
-    options = params.data_options(trial.user_attrs.get("representation", {}))
+    record = trial_record.read(trial)
+    options = params.data_options(record.representation or {})
     fitted = datasets.fitted_for(plan.dataset, options)
     task = plan.dataset.task
     code = plan.builder.modules if plan.builder else ()
@@ -76,7 +77,7 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     from pipeline.tracking import models  # deferred: MLflow's model API costs seconds to import
 
     value = (metrics.val_metric(task), about["value"], minimize)
-    run_id = trial.user_attrs[tracking.RUN_ID_ATTR]
+    run_id = record.run_id
     plugin = (plan.dataset.distribution,) if plan.dataset.distribution else ()
     files = plan.builder.files() if plan.builder else []
     uri = models.log_model(

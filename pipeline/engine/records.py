@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from pipeline import plots, report, tracking
+from pipeline import plots, report, tracking, trial_record
 from pipeline.engine import studies
 
 log = logging.getLogger("pipeline")
@@ -133,7 +133,7 @@ def _best_so_far(study: optuna.Study, path: Path, minimize: bool) -> None:
     pick = min if minimize else max
     best = [pick(t.values[0] for t in done[: i + 1]) for i in range(len(done))]
     recipe = studies.recipe_trial(done)
-    metric = study.user_attrs.get("val_metric", "value")
+    metric = trial_record.study_metric(study)
     references = {"recipe (seed notebook)": recipe.values[0]} if recipe else {}
     plots.best_so_far(
         {"this search": (list(range(1, len(done) + 1)), best)}, metric, path, references
@@ -164,14 +164,45 @@ def record_parent(
     tracker.log_metrics(
         parent_id, values={"best_value": trial.values[0], "best_trial": trial.number}
     )
-    tracker.set_tags(
-        parent_id, {tracking.BEST_RUN_ID: trial.user_attrs.get(tracking.RUN_ID_ATTR, "")}
-    )
+    tracker.set_tags(parent_id, {tracking.BEST_RUN_ID: trial_record.read(trial).run_id or ""})
     folder = workdir / "parent"
     folder.mkdir(exist_ok=True)
-    plots.study_plots(study, folder, importances)
+    study_plots(study, folder, importances)
     _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     if best is not None:  # the best kept model (`publish.best_kept`)
         shutil.copy(best[0], folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)
+
+
+def study_plots(study: optuna.Study, folder: Path, importances: bool = True) -> list[Path]:
+    """Optuna's optimization history and (when computable and asked for) parameter
+    importances; with two objectives, of the first one, and the Pareto front."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # Optuna draws with pyplot; no display here
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as ovm
+
+    names = trial_record.study_objectives(study) or ["value"]
+    first = {}
+    drawn = {"optimization_history": ovm.plot_optimization_history}
+    if importances:
+        drawn["param_importances"] = ovm.plot_param_importances
+    if len(study.directions) > 1:
+        first = {"target": lambda t: t.values[0], "target_name": names[0]}
+        drawn["pareto_front"] = lambda s, **_: ovm.plot_pareto_front(s, target_names=names)
+    saved = []
+    for name, plot in drawn.items():
+        try:
+            with warnings.catch_warnings():  # "experimental" and small-sample notes
+                warnings.simplefilter("ignore")
+                ax = plot(study, **first)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials
+            continue
+        figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        saved.append(plots.save(figure, folder / f"{name}.png"))
+        plt.close(figure)
+    return saved

@@ -8,10 +8,12 @@ import warnings
 
 import optuna
 import sqlalchemy
+
+# private: Optuna has no public query for trials that never beat (tests/test_library_internals.py)
 from optuna.storages._rdb import models as rdb_models  # the tables, for BeatingStorage
 from optuna.storages._rdb.storage import _create_scoped_session
 
-from pipeline import locks, metrics, outages, params, settings, tracking
+from pipeline import locks, metrics, outages, params, settings, tracking, trial_record
 from pipeline.engine.plan import Known, Plan, TableTrials
 from pipeline.errors import UserError
 from pipeline.locks import store_lock
@@ -48,8 +50,7 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
         raise UserError(
             f"study {plan.study!r} exists with other objectives or directions; choose --study NAME"
         )
-    study.set_user_attr("val_metric", metrics.val_metric(plan.dataset.task))
-    study.set_user_attr("objectives", list(plan.objectives))
+    trial_record.label_study(study, metrics.val_metric(plan.dataset.task), plan.objectives)
     name_objectives(study, plan)
     return study
 
@@ -70,20 +71,19 @@ RECIPE = "defaults"  # the source of the recipe trial: the space's defaults
 
 def recipe_trial(trials) -> optuna.trial.FrozenTrial | None:
     """The trial that trained the recipe, among `trials` (an enqueued trial's attribute)."""
-    return next((t for t in trials if t.user_attrs.get(tracking.ENQUEUED) == RECIPE), None)
+    return next((t for t in trials if trial_record.read(t).enqueued == RECIPE), None)
 
 
 def enqueue(study: optuna.Study, known: tuple[Known, ...]) -> list[str]:
     """Queue the known configurations before any sampled trial, each once per study (by its
     source: Optuna's skip_if_exists compares only the searched params, and the recipe and a
     table row may differ only in what the space does not search); returns those queued now."""
-    done = {t.user_attrs.get(tracking.ENQUEUED) for t in study.get_trials(deepcopy=False)}
+    done = {trial_record.read(t).enqueued for t in study.get_trials(deepcopy=False)}
     queued = []
     for k in known:
         if k.source in done:
             continue
-        attrs = {tracking.ENQUEUED: k.source} | ({"config": k.config} if k.config else {})
-        study.enqueue_trial(k.trial_params, user_attrs=attrs)
+        trial_record.enqueue(study, k.trial_params, k.source, k.config)
         queued.append(k.source)
     return queued
 
@@ -161,7 +161,7 @@ class RetryStale:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.retry(study, trial)
         log.warning("trial %d lost its worker (no heartbeat): FAIL, queued again", trial.number)
-        run_id = trial.user_attrs.get(tracking.RUN_ID_ATTR)
+        run_id = trial_record.read(trial).run_id
         if run_id:
             self.tracker = self.tracker or tracking.Tracker(self.tracking_uri)
             self.tracker.fail(run_id, "worker lost: no heartbeat", tracking.KILLED)

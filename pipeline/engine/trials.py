@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from pipeline import backends, datasets, metrics, stopping, tracking
+from pipeline import backends, datasets, metrics, stopping, tracking, trial_record
 from pipeline.engine import studies
 from pipeline.engine.kept import KeptModels
 from pipeline.engine.objective import DataCache, Objective
@@ -75,7 +75,7 @@ def finished_by(study: optuna.Study) -> Callable[[int], int]:
 
     def finished(index: int) -> int:
         done = study.get_trials(deepcopy=False, states=studies.DONE)
-        return sum(1 for t in done if t.user_attrs.get("worker") == index)
+        return sum(1 for t in done if trial_record.read(t).worker == index)
 
     return finished
 
@@ -115,7 +115,8 @@ def best_text(study: optuna.Study) -> str:
     best = studies.best_trial(study)
     if best is None:
         return "no completed trial yet"
-    return f"best {study.user_attrs.get('val_metric')}={best.value:.4f} (trial {best.number})"
+    metric = trial_record.study_metric(study)
+    return f"best {metric}={best.value:.4f} (trial {best.number})"
 
 
 class StopRules:
@@ -132,7 +133,8 @@ class StopRules:
         self.failures = self.failures + 1 if failed else 0
         self.done += trial.state in studies.DONE
         if failed:
-            log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get("error", "?"))
+            error = trial_record.read(trial).error or "?"
+            log.warning("trial %d failed: %s", trial.number, error)
         if (self.quota and self.done >= self.quota) or studies.finished(study) >= self.n_trials:
             study.stop()
         elif self.failures >= self.max_failures:
