@@ -104,7 +104,7 @@ def pack_imdb_cache(folder: Path) -> int:
 
     datasets.load_dataset("imdb")
     data_dir = registry.paths.data_dir()
-    spec = datasets.resolve("imdb")
+    spec = datasets.spec_of("imdb")
     where = registry.location(spec, data_dir)
     built = registry.cache_file(spec, where, data_dir, datasets.DataOptions())
     folder.mkdir(parents=True)

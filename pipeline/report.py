@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tables, tracking, trial_record
+from pipeline import seed_tables, tracking, trial_record
 from pipeline.errors import UserError
 from pipeline.metrics import SECOND_OBJECTIVES, TASK_METRICS, lower_is_better, ranking_key
 from pipeline.params import layer_units
@@ -191,7 +191,7 @@ def conclusion_lines(table, results: dict[int, list[TrialRecord]]) -> list[str]:
         if not needed <= set(means):
             lines.append(f"- [ ] {c.claim}: not checked yet (rows missing)")
             continue
-        verdict = "confirmed" if tables.holds(c, means) else "NOT confirmed"
+        verdict = "confirmed" if seed_tables.holds(c, means) else "NOT confirmed"
         lines.append(
             f"- [{'x' if verdict == 'confirmed' else ' '}] {c.claim}: {verdict} by our {c.metric}"
         )

@@ -393,10 +393,10 @@ def test_train_with_key_values_runs_the_custom_builder_from_the_command_line(
 
 def test_the_plan_carries_the_source_not_a_path(tmp_path, texts):
     from pipeline import engine
-    from pipeline.engine import planning
+    from pipeline.engine import planner
 
     space = write_space(tmp_path / "mine")
-    plan = planning.search_plan(engine.SearchJob(dataset=texts, space=space, n_trials=1))
+    plan = planner.search_plan(engine.SearchJob(dataset=texts, space=space, n_trials=1))
     assert plan.builder.modules == ("my_models", "my_layers")
     assert dict(plan.builder.sources)["my_models.py"] == MODELS
     assert plan.parent_params["builder"].startswith("my_models.py:build (sha256 ")

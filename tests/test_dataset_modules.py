@@ -36,8 +36,8 @@ def test_boston_housing_is_what_it_was_before_it_became_a_table(real_data):
         for name, now in (("train", data.train), ("test", data.test)):
             np.testing.assert_allclose(now.x, before[f"x_{name}"], rtol=0, atol=1e-6)
             np.testing.assert_array_equal(now.y, before[f"y_{name}"])
-        table = boston_housing.read_table(real_data / "housing.data")
-        encoding = datasets.fitted_for(datasets.resolve("boston_housing")).table
+        table = boston_housing.read_housing_data(real_data / "housing.data")
+        encoding = datasets.fitted_for(datasets.spec_of("boston_housing")).table
         raw_test = table.features.iloc[before["test_rows"]]
         np.testing.assert_allclose(encoding.transform(raw_test), before["x_test"], atol=1e-6)
         old = tabular.Encoding.from_json(json.loads(str(before["encoding"])))
@@ -111,9 +111,9 @@ def test_default_space_is_the_datasets_own_else_its_kinds(tmp_path, monkeypatch)
     folder = Path("search_spaces")
     for name in ("table", "text", "boston_housing"):
         (folder / f"{name}.yaml").write_text("defaults: {}\n")
-    boston = datasets.resolve("boston_housing")
+    boston = datasets.spec_of("boston_housing")
     assert checks.find_space(boston, None) == folder / "boston_housing.yaml"
-    assert checks.find_space(datasets.resolve("imdb"), None) == folder / "text.yaml"
+    assert checks.find_space(datasets.spec_of("imdb"), None) == folder / "text.yaml"
     (folder / "boston_housing.yaml").unlink()
     assert checks.find_space(boston, None) == folder / "table.yaml"
 
@@ -122,11 +122,11 @@ def test_default_space_is_the_datasets_own_else_its_kinds(tmp_path, monkeypatch)
 
 PLUGIN = '''
 """A dataset plugin: one bundled table of two classes."""
-from pipeline.datasets import Bundled, Declaration, read_table
+from pipeline.datasets import Bundled, Declaration, read_csv_table
 
 
 def read(path):
-    return read_table(path, label_col="label", task="binary")
+    return read_csv_table(path, label_col="label", task="binary")
 
 
 DATASET = Declaration(

@@ -56,7 +56,7 @@ def test_imdb_vocabulary_is_adapted_on_train_only_and_strips_markup(tiny_data):
 
     reviews = imdb.read_reviews(tiny_data / "aclImdb_v1.tar.gz")
     assert "<br />" in reviews["train"][0][0]  # raw, as in the archive
-    seen = registry.read_texts(registry.resolve("imdb"), tiny_data / "aclImdb_v1.tar.gz", None)
+    seen = registry.read_texts(registry.spec_of("imdb"), tiny_data / "aclImdb_v1.tar.gz", None)
     assert not any("<br />" in t for part in seen.values() for t in part[0])  # declared
     reviews = {
         k: (text.replace_all(t, imdb.DATASET.replacements), y) for k, (t, y) in reviews.items()
@@ -73,7 +73,7 @@ def test_imdb_vocabulary_is_adapted_on_train_only_and_strips_markup(tiny_data):
     # the tiny archive is such that no other choice of texts has these 7 most frequent
     for other in (test, train + test, texts, texts + test):
         assert not _are_most_frequent(expected, other)
-    vocabulary = datasets.fitted_for(registry.resolve("imdb"), options).vocabulary
+    vocabulary = datasets.fitted_for(registry.spec_of("imdb"), options).vocabulary
     assert vocabulary[0] == "[UNK]" and set(vocabulary[1:]) == expected
     assert "br" not in vocabulary
 
@@ -117,7 +117,7 @@ def test_output_modes(tiny_data, output_mode, repeated):
     # and "said" once: a repeated word is 1 in multi_hot and 2 in count
     options = DataOptions(text=TextSettings(output_mode=output_mode))
     data = load_dataset("reuters", options)
-    vocabulary = datasets.fitted_for(registry.resolve("reuters"), options).vocabulary
+    vocabulary = datasets.fitted_for(registry.spec_of("reuters"), options).vocabulary
     x = data.train.x.toarray()
     earn = data.train.y == reuters.TOPICS.index("earn")
     assert earn.sum() > 0
@@ -165,7 +165,7 @@ def test_the_cache_stands_in_for_an_archive_that_is_not_there(tiny_data, tmp_pat
     (tiny_data / "aclImdb_v1.tar.gz").unlink()
     again = load_dataset("imdb")
     assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
-    fitted = datasets.fitted_for(datasets.resolve("imdb"))  # what a published model needs
+    fitted = datasets.fitted_for(datasets.spec_of("imdb"))  # what a published model needs
     assert len(fitted.vocabulary) == again.n_features
     with pytest.raises(UserError, match=r"imdb: .*aclImdb_v1.tar.gz is not there, and its cache"):
         load_dataset("imdb", DataOptions(text=TextSettings(max_tokens=50)))
@@ -334,7 +334,7 @@ def test_a_damaged_cache_file_is_rebuilt_with_one_warning(tiny_data, tmp_path):
         again = load_dataset("imdb")
     assert len([w for w in caught if "damaged" in str(w.message)]) == 1
     assert (again.train.x != first.train.x).nnz == 0 and (again.test.y == first.test.y).all()
-    fitted = datasets.fitted_for(datasets.resolve("imdb"))  # what a published model needs
+    fitted = datasets.fitted_for(datasets.spec_of("imdb"))  # what a published model needs
     assert len(fitted.vocabulary) == again.n_features
     assert registry_cache_files(tmp_path) == [cached.name]  # rewritten whole, no temporaries
 

@@ -26,7 +26,7 @@ from pipeline import datasets, engine, params, spaces
 from pipeline.cli import app
 from pipeline.cli.searching import parse_assignments
 from pipeline.datasets import user
-from pipeline.engine import planning, studies
+from pipeline.engine import planner, studies
 from pipeline.engine.plan import SpaceTrials
 from pipeline.errors import UserError
 
@@ -182,8 +182,8 @@ def test_a_space_document_is_a_space_whose_every_trial_is_a_valid_configuration(
     space = fails_cleanly(spaces.load, path, task)
     if space is None or dataset is None:
         return
-    spec = datasets.resolve(dataset)
-    known = fails_cleanly(planning.known_configs, spec, space, sampler, (), "sqlite://")
+    spec = datasets.spec_of(dataset)
+    known = fails_cleanly(planner.known_configs, spec, space, sampler, (), "sqlite://")
     if known is None:
         return
     trials = SpaceTrials(space, sampler, "median", 0, known)
@@ -318,7 +318,7 @@ def test_train_assignments_are_a_valid_configuration_or_one_error(dataset, data)
     overrides = fails_cleanly(parse_assignments, pairs)
     if overrides is None:
         return
-    plan = fails_cleanly(planning.train_plan, engine.TrainJob(dataset=dataset, overrides=overrides))
+    plan = fails_cleanly(planner.train_plan, engine.TrainJob(dataset=dataset, overrides=overrides))
     if plan is None:
         return
     values = plan.params
@@ -380,10 +380,10 @@ def test_a_csv_table_reads_into_finite_numbers_or_one_error(
     chosen = {"label": label, "task": task, "k_folds": k_folds}
     if in_query:  # csv:PATH?label=...&task=...
         query = urlencode({k: v for k, v in chosen.items() if v is not None})
-        spec = fails_cleanly(datasets.resolve, f"csv:{path}?{query}")
+        spec = fails_cleanly(datasets.spec_of, f"csv:{path}?{query}")
     else:
         options = datasets.CsvOptions(label_col=label, task=task, k_folds=k_folds)
-        spec = fails_cleanly(datasets.resolve, f"csv:{path}", options)
+        spec = fails_cleanly(datasets.spec_of, f"csv:{path}", options)
     if spec is None:
         return
     if not spec.is_table:  # a text dataset: its texts and labels are read, not vectorized
@@ -467,7 +467,7 @@ SEARCH_ODD = {
 
 @given(chosen=options(SEARCH_USUAL, SEARCH_ODD))
 def test_search_options_make_a_plan_or_one_error(chosen):
-    plan = fails_cleanly(planning.search_plan, engine.SearchJob(**chosen))
+    plan = fails_cleanly(planner.search_plan, engine.SearchJob(**chosen))
     if plan is None:
         return
     assert plan.n_trials >= 1 and plan.workers >= 1
@@ -496,7 +496,7 @@ REPRODUCE_ODD = {
 
 @given(chosen=options(REPRODUCE_USUAL, REPRODUCE_ODD))
 def test_reproduce_options_make_a_plan_or_one_error(chosen):
-    plan = fails_cleanly(planning.reproduce_plan, engine.ReproduceJob(**chosen))
+    plan = fails_cleanly(planner.reproduce_plan, engine.ReproduceJob(**chosen))
     if plan is None:
         return
     assert plan.n_trials == len(plan.trials.table.rows) * chosen["seeds"] >= 1
@@ -583,12 +583,12 @@ FOUND_OPTIONS = [  # (SearchJob changes, the message)
 @pytest.mark.parametrize(("changes", "message"), FOUND_OPTIONS)
 def test_search_options_found_by_fuzzing_are_one_error(changes, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        planning.search_plan(engine.SearchJob(dataset="boston_housing", **changes))
+        planner.search_plan(engine.SearchJob(dataset="boston_housing", **changes))
 
 
 def test_reproduce_seeds_are_bounded_before_the_grid_lists_them():
     with pytest.raises(UserError, match=re.escape("--seeds must be between 1 and 1000, got")):
-        planning.reproduce_plan(engine.ReproduceJob(table="book-boston", seeds=10**12))
+        planner.reproduce_plan(engine.ReproduceJob(table="book-boston", seeds=10**12))
 
 
 def test_train_values_found_by_fuzzing():
@@ -615,4 +615,4 @@ def test_tables_found_by_fuzzing_are_one_error(tmp_path, header, odd_row, label,
     with path.open("w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     with pytest.raises(UserError, match=re.escape(message)):
-        datasets.resolve(f"csv:{path}", datasets.CsvOptions(label_col=label, task="regression"))
+        datasets.spec_of(f"csv:{path}", datasets.CsvOptions(label_col=label, task="regression"))

@@ -39,7 +39,7 @@ def raw_test_split(name: str, data_dir: Path):
         texts, labels = reuters.read_newswires(data_dir / "reuters21578.tar.gz")
         rows = shuffled(len(texts))[int(len(texts) * (1 - TEST_FRACTION)) :]
         return [texts[i] for i in rows], labels[rows]
-    table = boston_housing.read_table(data_dir / "housing.data")
+    table = boston_housing.read_housing_data(data_dir / "housing.data")
     rows = train_test(len(table.labels))[1]
     return table.features.iloc[rows].astype(float), table.targets()[rows]
 
@@ -55,7 +55,7 @@ def raw_test_split(name: str, data_dir: Path):
     ],
 )
 def test_the_bundle_reads_raw_input_as_the_trial_did(tiny_data, tmp_path, name, extra):
-    spec = datasets.resolve(name)
+    spec = datasets.spec_of(name)
     loss = LOSS.get(spec.task, "mse")
     values = {"units": [8], "loss": loss, "epochs": 3, "batch_size": 8, "learning_rate": 0.02}
     values |= extra | ({"embedding_dim": 4} if "family" in extra else {})

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from pipeline import engine, tracking
-from pipeline.engine import planning, runner, studies
+from pipeline.engine import planner, runner, studies
 from tests.conftest import TINY_SPACE, space_file
 
 QUICK_SPACE = {**TINY_SPACE, "defaults": {**TINY_SPACE["defaults"], "epochs": 1}}
@@ -31,7 +31,7 @@ def dead_pid() -> int:
 
 def plan_of(tmp_path, n_trials: int, **options):
     options = {"pruner": "none", "n_trials": n_trials} | options
-    return planning.search_plan(
+    return planner.search_plan(
         engine.SearchJob(dataset="imdb", space=space_file(tmp_path), **options)
     )
 
@@ -94,7 +94,7 @@ def test_a_trial_that_never_beat_is_stale_after_the_grace_period(tiny_data, stor
 def test_no_trial_starts_after_the_deadline_with_two_workers(tiny_data, stores, tmp_path, caplog):
     """Workers start seconds after the command (spawning, importing TensorFlow); the
     deadline still counts from the command's start, and the parent runs no leftovers."""
-    plan = planning.search_plan(
+    plan = planner.search_plan(
         engine.SearchJob(
             dataset="imdb",
             space=space_file(tmp_path, QUICK_SPACE),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -11,9 +12,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipeline import engine, report, tables
+from pipeline import engine, report, seed_tables
 from pipeline.cli import app
-from pipeline.datasets import resolve
+from pipeline.datasets import spec_of
 from pipeline.errors import UserError
 from pipeline.tracking import Tracker
 from tests.conftest import TINY_SPACE, runs_of, space_file
@@ -55,14 +56,16 @@ def parse_markdown(text: str) -> pd.DataFrame:
 
 
 def task_of(name):
-    return resolve(name).task
+    return spec_of(name).task
 
 
 def test_project_tables_load():
     for name, rows in (("blog-imdb", 16), ("book-reuters", 7), ("book-boston", 1)):
-        table = tables.load(tables.resolve(name, tables.Path("search_spaces/tables")), task_of)
+        table = seed_tables.load(
+            seed_tables.table_path(name, Path("search_spaces/tables")), task_of
+        )
         assert len(table.rows) == rows
-    blog = tables.load(tables.Path("search_spaces/tables/blog-imdb.yaml"), task_of)
+    blog = seed_tables.load(Path("search_spaces/tables/blog-imdb.yaml"), task_of)
     assert blog.rows[0].split == "val" and blog.rows[1].split == "test"
     assert (
         blog.rows[12].params["units"] == [16, 16] and blog.rows[11].params["activation"] == "tanh"
@@ -73,11 +76,11 @@ def test_bad_table_rows_name_the_row(tmp_path):
     raw = yaml.safe_load(yaml.safe_dump(TINY_TABLE))
     raw["rows"][1]["loss"] = "hinge"
     with pytest.raises(UserError, match=r"rows\[2\].loss: unknown loss 'hinge'"):
-        tables.load(table_file(tmp_path, raw), task_of)
+        seed_tables.load(table_file(tmp_path, raw), task_of)
     raw = yaml.safe_load(yaml.safe_dump(TINY_TABLE))
     raw["conclusions"][0]["than"] = [7]
     with pytest.raises(UserError, match=r"conclusions\[1\]: row numbers must be 1..2"):
-        tables.load(table_file(tmp_path, raw), task_of)
+        seed_tables.load(table_file(tmp_path, raw), task_of)
 
 
 def test_conclusion_checks():
@@ -85,12 +88,14 @@ def test_conclusion_checks():
         1: {"test_loss": 0.3, "test_accuracy": 0.88},
         2: {"test_loss": 0.1, "test_accuracy": 0.875},
     }
-    lower = tables.Conclusion("mse lowers", "test_loss", "lower", (2,), (1,))
-    within = tables.Conclusion("same", "test_accuracy", "within", (2,), (1,), 0.001)
-    best = tables.Conclusion("row 1 best", "test_accuracy", "best", (1,), (1, 2))
-    assert tables.holds(lower, means) and not tables.holds(within, means)
-    assert tables.holds(best, means)
-    assert not tables.holds(tables.Conclusion("x", "test_loss", "best", (1,), (1, 2)), means)
+    lower = seed_tables.Conclusion("mse lowers", "test_loss", "lower", (2,), (1,))
+    within = seed_tables.Conclusion("same", "test_accuracy", "within", (2,), (1,), 0.001)
+    best = seed_tables.Conclusion("row 1 best", "test_accuracy", "best", (1,), (1, 2))
+    assert seed_tables.holds(lower, means) and not seed_tables.holds(within, means)
+    assert seed_tables.holds(best, means)
+    assert not seed_tables.holds(
+        seed_tables.Conclusion("x", "test_loss", "best", (1,), (1, 2)), means
+    )
 
 
 def test_reproduce_tiny_table_end_to_end(tiny_data, stores, tmp_path):

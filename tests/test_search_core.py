@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from pipeline import datasets, engine, metrics, tracking
 from pipeline.cli import app
-from pipeline.engine import planning, records, runner, trials, workers
-from pipeline.engine.plan import Plan, Slot
+from pipeline.engine import planner, records, runner, trials, workers
+from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.errors import UserError
 from tests.conftest import TINY_SPACE, runs_of, space_file
 from tests.test_reproduce import TINY_TABLE, table_file
@@ -31,7 +31,7 @@ from tests.test_reproduce import TINY_TABLE, table_file
 
 def test_plans_pickle_whole(tiny_data, stores, tmp_path):
     options = engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=3, workers=2)
-    plan = planning.search_plan(options)
+    plan = planner.search_plan(options)
     again = pickle.loads(pickle.dumps(plan))
     assert again == plan
     assert dict(again.trials.space.defaults) == dict(plan.trials.space.defaults)
@@ -43,7 +43,7 @@ def test_plans_pickle_whole(tiny_data, stores, tmp_path):
         "objectives": "accuracy",
         "backend": "tensorflow",
     }
-    table = planning.reproduce_plan(engine.ReproduceJob(table=str(table_file(tmp_path)), seeds=2))
+    table = planner.reproduce_plan(engine.ReproduceJob(table=str(table_file(tmp_path)), seeds=2))
     assert pickle.loads(pickle.dumps(table)) == table
     assert table.n_trials == 4 and table.pruner == "none" and table.study == "reproduce-tiny-imdb"
 
@@ -57,7 +57,7 @@ def test_csv_dataset_resolves_once_into_the_plan(tmp_path, stores, monkeypatch):
     with path.open(newline="") as file:
         labels = sorted({row["label"] for row in csv.DictReader(file)})
     assert labels == ["neg", "pos"]  # what the file says
-    plan = planning.search_plan(engine.SearchJob(dataset=f"csv:{path}", n_trials=1))
+    plan = planner.search_plan(engine.SearchJob(dataset=f"csv:{path}", n_trials=1))
     assert plan.dataset.name == f"csv:{path}?text=text&label=label"
     assert plan.dataset.class_names == tuple(labels) and plan.dataset.task == "binary"
     assert Path(plan.parent_params["space"]).name == "text.yaml"
@@ -65,7 +65,7 @@ def test_csv_dataset_resolves_once_into_the_plan(tmp_path, stores, monkeypatch):
     path.write_text(
         "text,label\n" + "".join(f"a {i},no\nb {i},yes\nc {i},maybe\n" for i in range(9))
     )
-    assert datasets.resolve(f"csv:{path}").class_names == ("maybe", "no", "yes")
+    assert datasets.spec_of(f"csv:{path}").class_names == ("maybe", "no", "yes")
     travelled = pickle.loads(pickle.dumps(plan)).dataset  # as a worker receives it
     assert travelled == plan.dataset  # a declared loader, not a closure: compares whole
     assert (travelled.name, travelled.class_names, travelled.task) == (
@@ -219,7 +219,7 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
     context = SimpleNamespace(Process=Process)
     monkeypatch.setattr(workers, "multiprocessing", SimpleNamespace(get_context=lambda _: context))
     options = engine.SearchJob(dataset="imdb", space=space_file(tmp_path), n_trials=2, workers=2)
-    plan = planning.search_plan(options)
+    plan = planner.search_plan(options)
     with caplog.at_level(logging.WARNING, logger="pipeline"):
         outcome = runner.run(plan)
     assert len(handed) == 2
@@ -227,14 +227,14 @@ def test_a_worker_process_receives_the_plan_not_names_to_look_up(
         entry, (target, arguments, _, _, backend) = pickle.loads(payload)
         assert (entry, target) == (workers._entry, trials.work_in_process)
         assert backend == plan.backend == "tensorflow"  # set before the worker imports Keras
-        assert [type(a) for a in arguments] == [Plan, Slot]
+        assert [type(a) for a in arguments] == [Plan, WorkerSlot]
         got, slot = arguments
         assert (slot.index, slot.quota, slot.parent_run_id) == (index, 1, outcome.parent_run_id)
         names = [s for s in _strings(got) if _names_a_module(s)]
         assert not names, names  # values to use, not modules or functions to import
         assert got == plan
         # the dataset's Spec and the space's values travel, not names to resolve again
-        assert isinstance(got.dataset, datasets.Spec) and got.dataset == datasets.resolve("imdb")
+        assert isinstance(got.dataset, datasets.Spec) and got.dataset == datasets.spec_of("imdb")
         assert (got.dataset.name, got.dataset.task, got.dataset.n_classes) == ("imdb", "binary", 2)
         defaults = dict(got.trials.space.defaults)
         assert {k: defaults[k] for k in TINY_SPACE["defaults"]} == TINY_SPACE["defaults"]
@@ -253,7 +253,7 @@ def test_a_reproduce_plan_names_its_rows(tmp_path, stores):
     raw = copy.deepcopy(TINY_TABLE)
     raw["rows"][0]["setting"] = "the recipe"
     raw["rows"][1]["setting"] = "mse, two layers"
-    plan = planning.reproduce_plan(
+    plan = planner.reproduce_plan(
         engine.ReproduceJob(table=str(table_file(tmp_path, raw)), seeds=1)
     )
     rows = plan.trials.table.rows

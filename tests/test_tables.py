@@ -47,7 +47,7 @@ def test_numbers_are_filled_and_standardized_and_strings_one_hot_from_train(tmp_
     frame.loc[3, "town"] = "NA"
     frame.to_csv(path, index=False)
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        spec = datasets.resolve(f"csv:{path}", CsvOptions(label_col="price", k_folds=0))
+        spec = datasets.spec_of(f"csv:{path}", CsvOptions(label_col="price", k_folds=0))
     assert [r.message for r in caplog.records] == [
         f"{path}: 4 missing feature values (numbers: the training median; strings: a "
         "category of their own)"
@@ -94,7 +94,7 @@ def test_the_task_comes_from_the_label_column(tmp_path, label, options, task, cl
         cheap=(np.arange(n) % 2),
         bedrooms=np.array([1, 2, 3, 10])[np.arange(n) % 4],
     )
-    spec = datasets.resolve(name, CsvOptions(label_col=label, feature_cols=("rooms",), **options))
+    spec = datasets.spec_of(name, CsvOptions(label_col=label, feature_cols=("rooms",), **options))
     assert (spec.task, spec.class_names) == (task, classes)
     data = datasets.load_dataset(spec)
     assert data.k_folds == 4 and data.val is None  # under 2,000 training rows: 4 folds
@@ -103,10 +103,10 @@ def test_the_task_comes_from_the_label_column(tmp_path, label, options, task, cl
 
 
 def test_housing_as_a_csv_is_boston_housing(real_data, tmp_path):
-    table = boston_housing.read_table(real_data / "housing.data")
+    table = boston_housing.read_housing_data(real_data / "housing.data")
     path = tmp_path / "houses.csv"
     table.features.assign(MEDV=table.labels).to_csv(path, index=False)
-    mine = datasets.load_dataset(datasets.resolve(f"csv:{path}", CsvOptions(label_col="MEDV")))
+    mine = datasets.load_dataset(datasets.spec_of(f"csv:{path}", CsvOptions(label_col="MEDV")))
     theirs = datasets.load_dataset("boston_housing")
     assert (len(mine.train), len(mine.test), mine.k_folds) == (404, 102, 4)
     assert mine.task == theirs.task == "regression"
@@ -155,9 +155,9 @@ def test_bad_tables_are_one_line_and_create_nothing(tmp_path, stores, extra, opt
 
 def test_too_few_rows_and_the_text_option_are_refused(tmp_path):
     with pytest.raises(UserError, match="19 labelled rows; a table needs at least 20"):
-        datasets.resolve(write_table(tmp_path / "h.csv", n=19), CsvOptions(label_col="price"))
+        datasets.spec_of(write_table(tmp_path / "h.csv", n=19), CsvOptions(label_col="price"))
     with pytest.raises(UserError, match="--feature-cols, --task and --k-folds are for tables"):
-        datasets.resolve(f"csv:{tmp_path / 'h.csv'}", CsvOptions("town", "price", ("age",)))
+        datasets.spec_of(f"csv:{tmp_path / 'h.csv'}", CsvOptions("town", "price", ("age",)))
 
 
 TABLE_SPACE = {
@@ -192,7 +192,7 @@ def test_a_classification_table_searches_exports_and_predicts_class_names(tmp_pa
 
 def test_the_table_bundle_predicts_what_the_trial_scored(tmp_path):
     name = write_table(tmp_path / "h.csv", n=100)
-    spec = datasets.resolve(name, CsvOptions(label_col="price", k_folds=0))
+    spec = datasets.spec_of(name, CsvOptions(label_col="price", k_folds=0))
     data = datasets.load_dataset(spec)
     values = {"units": [8], "loss": "mse", "epochs": 5, "batch_size": 8, "learning_rate": 0.02}
     result = train_and_evaluate(values, data, seed=0)

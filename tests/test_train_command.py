@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pipeline import engine
 from pipeline.cli import app
-from pipeline.engine import planning, records, train_run
+from pipeline.engine import planner, records, train_run
 
 
 def all_runs(tracking_uri: str) -> list:
@@ -40,7 +40,7 @@ def test_a_run_that_train_opens_is_closed_when_logging_its_files_fails(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(train_run, "write_trial_files", disk_full)
-    plan = planning.train_plan(engine.TrainJob(dataset="imdb", overrides={"epochs": 1}))
+    plan = planner.train_plan(engine.TrainJob(dataset="imdb", overrides={"epochs": 1}))
     with pytest.raises(OSError, match="No space left"):
         train_run.train_once(plan)
     runs = all_runs(stores["tracking"])
@@ -49,7 +49,7 @@ def test_a_run_that_train_opens_is_closed_when_logging_its_files_fails(
 
 
 def test_a_list_of_units_sets_the_depth_and_n_layers_must_agree(tiny_data, stores):
-    plan = planning.train_plan(
+    plan = planner.train_plan(
         engine.TrainJob(dataset="imdb", overrides={"units": [8, 8, 4], "epochs": 1})
     )
     assert (plan.params["n_layers"], plan.params["units"]) == (3, [8, 8, 4])
@@ -57,7 +57,7 @@ def test_a_list_of_units_sets_the_depth_and_n_layers_must_agree(tiny_data, store
     logged = MlflowClient(tracking_uri=stores["tracking"]).get_run(run_id).data.params
     assert (logged["n_layers"], logged["units"], logged["units_3"]) == ("3", "8,8,4", "4")
     assert [layer.units for layer in result.model.layers if hasattr(layer, "units")] == [8, 8, 4, 1]
-    one = planning.train_plan(
+    one = planner.train_plan(
         engine.TrainJob(dataset="imdb", overrides={"units": 32})
     )  # one count: every layer of the defaults
     assert (one.params["n_layers"], one.params["units"]) == (2, 32)

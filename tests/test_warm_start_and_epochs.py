@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline import engine, params, summary
 from pipeline.cli import app
 from pipeline.datasets import load_dataset
-from pipeline.engine import planning, studies
+from pipeline.engine import planner, studies
 from pipeline.errors import UserError
 from pipeline.evaluation import evaluate
 from pipeline.training import train_and_evaluate
@@ -81,27 +81,27 @@ def test_warm_start_from_a_seed_table_then_from_a_study(tiny_data, stores, tmp_p
 
 def test_warm_start_in_the_space_file_and_its_errors(tiny_data, stores, tmp_path):
     raw = {**TINY_SPACE, "warm_start": [{"units": [16, 4], "n_layers": 2}]}
-    plan = planning.search_plan(
+    plan = planner.search_plan(
         engine.SearchJob(dataset="imdb", space=space_file(tmp_path, raw), n_trials=2)
     )
     assert [k.source for k in plan.trials.known] == ["defaults", "warm_start[1]"]
     assert plan.trials.known[1].trial_params == {"n_layers": 2, "units_1": 16, "units_2": 4}
     bad = {**TINY_SPACE, "warm_start": [{"layers": 2}]}
     with pytest.raises(UserError, match=r"warm_start\[1\]\.layers: unknown key"):
-        planning.search_plan(engine.SearchJob(dataset="imdb", space=space_file(tmp_path, bad)))
+        planner.search_plan(engine.SearchJob(dataset="imdb", space=space_file(tmp_path, bad)))
     for warm, message in (
         ("study:nope", "--warm-start study:nope: no such study"),
         ("book-boston", "--warm-start book-boston: a table of boston_housing, not imdb"),
     ):
         with pytest.raises(UserError, match=message):
-            planning.search_plan(
+            planner.search_plan(
                 engine.SearchJob(dataset="imdb", space=space_file(tmp_path), warm_start=(warm,))
             )
     grid = engine.SearchJob(
         dataset="imdb", space=space_file(tmp_path), sampler="grid", warm_start=("x",)
     )
     with pytest.raises(UserError, match="--warm-start needs the tpe or random sampler"):
-        planning.search_plan(grid)
+        planner.search_plan(grid)
 
 
 def test_trial_params_keep_only_what_the_space_can_sample(tmp_path):
@@ -218,7 +218,7 @@ def test_the_default_spaces_hold_their_recipe():
 
 
 def test_the_blog_table_warm_starts_the_default_imdb_space(stores):
-    plan = planning.search_plan(engine.SearchJob(dataset="imdb", warm_start=("blog-imdb",)))
+    plan = planner.search_plan(engine.SearchJob(dataset="imdb", warm_start=("blog-imdb",)))
     known = plan.trials.known
     assert [k.source for k in known[:3]] == ["defaults", "blog-imdb row 1", "blog-imdb row 2"]
     assert len(known) == 17

@@ -39,7 +39,7 @@ def datasets_command(
     """List the known datasets: task, split sizes, classes, features and where the data is."""
     from pipeline import datasets
 
-    rows = [datasets.describe(spec) for spec in datasets.resolve_all(name, csv)]
+    rows = [datasets.describe(spec) for spec in datasets.specs_of(name, csv)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -9,11 +9,11 @@ from pipeline.datasets.registry import (
     dataset_name,
     declared,
     load_dataset,
-    resolve,
-    resolve_all,
+    spec_of,
+    specs_of,
     with_options,
 )
-from pipeline.datasets.tabular import read_table, table_of
+from pipeline.datasets.tabular import read_csv_table, table_of
 from pipeline.datasets.text import TextSettings
 from pipeline.datasets.types import DataOptions, Dataset, Fitted, Split
 from pipeline.datasets.user import CsvOptions
@@ -35,9 +35,9 @@ __all__ = [
     "describe",
     "fitted_for",
     "load_dataset",
-    "read_table",
-    "resolve",
-    "resolve_all",
+    "read_csv_table",
+    "spec_of",
+    "specs_of",
     "table_of",
     "with_options",
 ]

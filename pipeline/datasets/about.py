@@ -10,8 +10,8 @@ from pipeline.datasets.registry import (
     cache_file,
     load_dataset,
     location,
-    read_table,
-    resolve,
+    spec_of,
+    spec_table,
     table_rows,
 )
 from pipeline.datasets.types import DataOptions, Fitted
@@ -24,7 +24,7 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     data_dir = paths.data_dir()
     where = location(spec, data_dir)
     if spec.is_table:
-        table = read_table(spec, where)
+        table = spec_table(spec, where)
         (train, _, _), _ = table_rows(spec, table, where)
         return Fitted(table=table.fit(train))
     changes = () if spec.is_user else spec.declaration.replacements
@@ -42,7 +42,7 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
 
 def describe(dataset: Spec | str) -> dict:
     """One row of `pipeline datasets`: sizes of the local data, or the declared ones."""
-    spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
+    spec = dataset if isinstance(dataset, Spec) else spec_of(dataset)
     data_dir = paths.data_dir()
     mine = spec.is_user
     found = spec.source.path if mine else spec.source.local(data_dir)

@@ -112,7 +112,7 @@ def dataset_name(name: str, csv: user.CsvOptions | None = None) -> str:
     return name
 
 
-def resolve(name: str, csv: user.CsvOptions | None = None) -> Spec:
+def spec_of(name: str, csv: user.CsvOptions | None = None) -> Spec:
     """The dataset a user named (declared, `folder:PATH` or `csv:PATH`), checked once."""
     name = dataset_name(name, csv)
     if user.is_user(name):
@@ -126,11 +126,11 @@ def resolve(name: str, csv: user.CsvOptions | None = None) -> Spec:
     return _declared_spec(known[name])
 
 
-def resolve_all(names: list[str] | None, csv: user.CsvOptions | None = None) -> list[Spec]:
+def specs_of(names: list[str] | None, csv: user.CsvOptions | None = None) -> list[Spec]:
     """The named datasets (the CSV options apply to the csv: ones), or every declared one."""
     if not names:
         return [_declared_spec(d) for d in declared().values()]
-    return [resolve(n, csv) if n.startswith("csv:") else resolve(n) for n in names]
+    return [spec_of(n, csv) if n.startswith("csv:") else spec_of(n) for n in names]
 
 
 def _declared_spec(d: Declaration) -> Spec:
@@ -148,7 +148,7 @@ def _user_spec(source: user.UserSource) -> Spec:
     """Classes are listed before anything is read: two make a binary task, more multiclass.
     A table is read and checked here, once: its task comes from its label column."""
     if source.is_table:
-        table = tabular.read_table(
+        table = tabular.read_csv_table(
             source.path,
             source.label_col,
             feature_cols=source.feature_cols,
@@ -169,7 +169,7 @@ def _user_spec(source: user.UserSource) -> Spec:
 
 def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dataset:
     """Read (or download) the data, split it, vectorize (cached) or encode it."""
-    spec = dataset if isinstance(dataset, Spec) else resolve(dataset)
+    spec = dataset if isinstance(dataset, Spec) else spec_of(dataset)
     options = options or DataOptions()
     data_dir = paths.data_dir()
     where = location(spec, data_dir)
@@ -202,7 +202,7 @@ def location(spec: Spec, data_dir: Path) -> Path:
 def _table_dataset(spec: Spec, where: Path) -> Dataset:
     """A table split as Keras splits Boston housing (a seeded fifth for test), then a
     held-out fifth of train for validation unless k-fold; encoded as fitted on train only."""
-    table = read_table(spec, where)
+    table = spec_table(spec, where)
     (train, val, test), k_folds = table_rows(spec, table, where)
     x = table.fit(train).transform(table.features)
     y = table.targets()
@@ -210,7 +210,7 @@ def _table_dataset(spec: Spec, where: Path) -> Dataset:
     return Dataset(spec.name, table.task, *parts, table.class_names, k_folds=k_folds)
 
 
-def read_table(spec: Spec, where: Path) -> tabular.Table:
+def spec_table(spec: Spec, where: Path) -> tabular.Table:
     return spec.table if spec.table is not None else spec.declaration.table(where)
 
 

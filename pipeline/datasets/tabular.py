@@ -142,7 +142,7 @@ def _numeric_statistics(train: pd.DataFrame, names: list[str]):
     return fill, mean, std
 
 
-def read_table(path, label_col: str, **checks: Any) -> Table:
+def read_csv_table(path, label_col: str, **checks: Any) -> Table:
     """Read and check a CSV table: every problem is one UserError naming the column;
     `checks`: `table_of`'s feature_cols, task and warn."""
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.engine import planning, prediction_run, reproduction, runner, train_run
+from pipeline.engine import planner, prediction_run, reproduction, runner, train_run
 from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
 from pipeline.engine.jobs import (
     Placement,
@@ -27,17 +27,17 @@ from pipeline.errors import Interrupted, TrainingDiverged
 
 def search(job: SearchJob) -> Outcome:
     """Plan the search, then bring its study to `job.n_trials` finished trials."""
-    return runner.run(planning.search_plan(job))
+    return runner.run(planner.search_plan(job))
 
 
 def reproduce(job: ReproduceJob) -> tuple[Outcome, str]:
     """Train a seed table's rows; the outcome and the markdown comparison."""
-    return reproduction.reproduce(planning.reproduce_plan(job))
+    return reproduction.reproduce(planner.reproduce_plan(job))
 
 
 def train(job: TrainJob) -> tuple[str, Any]:
     """Train one configuration; its MLflow run id and its training result."""
-    return train_run.train_once(planning.train_plan(job))
+    return train_run.train_once(planner.train_plan(job))
 
 
 def predict(job: PredictJob) -> str:

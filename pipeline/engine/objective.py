@@ -12,7 +12,7 @@ import optuna
 
 from pipeline import datasets, metrics, params, stopping, tracking, trial_record
 from pipeline.engine.kept import KeptModels
-from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.records import (
     TrialRecorder,
     dataset_inputs,
@@ -29,7 +29,7 @@ class Objective:
         plan: Plan,
         data: DataCache,
         tracker,
-        slot: Slot,
+        slot: WorkerSlot,
         kept: KeptModels,
         device: str,
         where: dict[str, str] | None = None,
@@ -47,7 +47,9 @@ class Objective:
         self._remember(trial, result, values)
         summary = model_summary(result.model) if result.model is not None else None
         try:
-            self.recorder.record(run_id, trial.number, result, summary, state, data.class_names)
+            self.recorder.record(
+                run_id, trial.number, result, summary=summary, state=state, classes=data.class_names
+            )
         except Exception as error:  # the trial fails with its record, not the next one
             trial_record.note_error(trial, f"recording in MLflow: {error}")
             with contextlib.suppress(Exception):
@@ -93,7 +95,15 @@ class Objective:
             verbose = 2 if self.plan.verbose else 0
             keep_best = self.plan.trials.keep_best_epoch
             builder = self.plan.builder.load() if self.plan.builder else None
-            result = train_and_evaluate(values, data, seed, hook, verbose, keep_best, builder)
+            result = train_and_evaluate(
+                values,
+                data,
+                seed=seed,
+                on_epoch=hook,
+                verbose=verbose,
+                keep_best=keep_best,
+                builder=builder,
+            )
             return result, data
         except BaseException as error:
             trial_record.note_error(trial, str(error) or type(error).__name__)

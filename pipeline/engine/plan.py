@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipeline import builders, params, spaces, tables, tracking, trial_record
+from pipeline import builders, params, seed_tables, spaces, tracking, trial_record
 from pipeline.datasets import Spec
 
 
@@ -19,7 +19,7 @@ class Stores:
 
 
 @dataclass(frozen=True)
-class Known:
+class KnownConfig:
     """A configuration to try before sampling (Optuna's `enqueue_trial`): the recipe, a seed
     table's row, a space file's `warm_start` entry, or another study's trial."""
 
@@ -39,7 +39,7 @@ class SpaceTrials:
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0  # of the sampler; trial n trains with seed + n
-    known: tuple[Known, ...] = ()  # tried first, in this order
+    known: tuple[KnownConfig, ...] = ()  # tried first, in this order
 
     def tags(self, objectives: tuple[str, ...]) -> dict[str, str]:
         return {"sampler": self.sampler, tracking.OBJECTIVES: ",".join(objectives)}
@@ -71,9 +71,9 @@ class TableTrials:
     kind: ClassVar[str] = "reproduce"
     keep_best_epoch: ClassVar[bool] = False  # a row trains exactly the epochs it names
     importances: ClassVar[bool] = False  # its params are row numbers: none worth drawing
-    known: ClassVar[tuple[Known, ...]] = ()  # its rows are the grid itself
+    known: ClassVar[tuple[KnownConfig, ...]] = ()  # its rows are the grid itself
     warmup_epochs: ClassVar[int] = 1  # no pruner: unused
-    table: tables.SeedTable
+    table: seed_tables.SeedTable
     replicates: int
 
     def tags(self, objectives: tuple[str, ...]) -> dict[str, str]:
@@ -166,7 +166,7 @@ class TrainPlan:
 
 
 @dataclass(frozen=True)
-class Slot:
+class WorkerSlot:
     """One worker's place in an invocation: the parent run it logs under (in its
     experiment), and its share of the trials (0: until the study has n_trials)."""
 

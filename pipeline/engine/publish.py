@@ -73,7 +73,14 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     fitted = datasets.fitted_for(plan.dataset, options)
     task = plan.dataset.task
     code = plan.builder.modules if plan.builder else ()
-    bundle = inference.save_bundle(workdir / "bundle", path, fitted, task, classes, code)
+    bundle = inference.save_bundle(
+        folder=workdir / "bundle",
+        model_path=path,
+        fitted=fitted,
+        task=task,
+        classes=classes,
+        modules=code,
+    )
     from pipeline.tracking import models  # deferred: MLflow's model API costs seconds to import
 
     value = (metrics.val_metric(task), about["value"], minimize)
@@ -86,8 +93,8 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
         bundle,
         example_input(fitted),
         plan.study,
-        value,
-        plugin,
+        value=value,
+        requirements=plugin,
         code=files,
     )
     log.info("best model (trial %d) registered as %s", trial.number, uri)

@@ -42,7 +42,7 @@ class TrialRecorder:
         self.tracker.set_tags(run_id, {tracking.TRIAL_STATE: state})
         self.tracker.end_run(run_id, tracking.FINISHED)
         detached = replace(result, model=None)  # the thread never touches Keras objects
-        self.pool.submit(self._files, run_id, number, detached, summary, classes)
+        self.pool.submit(self._files, run_id, number, detached, summary=summary, classes=classes)
 
     def close(self) -> None:
         """Wait for the files still being written, then stop the thread."""

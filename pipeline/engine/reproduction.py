@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from pipeline import report, tables, tracking, trial_record
+from pipeline import report, seed_tables, tracking, trial_record
 from pipeline.engine import runner
 from pipeline.engine.plan import Plan, TableTrials
 
@@ -38,7 +38,7 @@ def row_results(study: optuna.Study, replicates: int) -> dict[int, list[trial_re
     return rows
 
 
-def baseline(table: tables.SeedTable, data) -> float | None:
+def baseline(table: seed_tables.SeedTable, data) -> float | None:
     """Accuracy of guessing with the test labels shuffled, as the seed notebooks print."""
     if table.baseline != "shuffled_labels":
         return None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline import datasets, report, stopping, tracking
 from pipeline.engine import executors, lifecycle, studies, trials, workers
-from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.publish import best_kept, publish_best
 from pipeline.engine.records import dataset_inputs, record_parent
 from pipeline.errors import Interrupted, UserError
@@ -60,7 +60,15 @@ def _run(plan: Plan, executor) -> Outcome:
         with tempfile.TemporaryDirectory() as folder:  # one a killed invocation left unpublished
             uri = _publish(plan, study, tracker, data, Path(folder), parent_id=None)
         table = report.trials_frame(study, top=10)
-        return Outcome(study, None, 0, table, data, uri, experiment_id)
+        return Outcome(
+            study=study,
+            parent_run_id=None,
+            ran=0,
+            table=table,
+            data=data,
+            model_uri=uri,
+            experiment_id=experiment_id,
+        )
     _stop_if_asked(plan, study)
     before = len(study.trials)
     queued = studies.enqueue(study, plan.trials.known)
@@ -76,7 +84,14 @@ def _run(plan: Plan, executor) -> Outcome:
         tags=tags,
     )
     try:
-        outcome = _run_and_record(plan, study, tracker, invocation, executor, data)
+        outcome = _run_and_record(
+            plan=plan,
+            study=study,
+            tracker=tracker,
+            invocation=invocation,
+            executor=executor,
+            data=data,
+        )
     except BaseException as error:
         status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
         invocation.close(status, storage_lost=studies.storage_error(error) is not None)
@@ -99,9 +114,11 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
     if not executor.keeps_data:  # each worker loads its own
         data = None
     remaining = plan.n_trials - studies.finished(study)
-    slot = Slot(invocation.experiment_id, parent_id, quota=remaining)
+    slot = WorkerSlot(invocation.experiment_id, parent_id, quota=remaining)
     try:
-        _run_trials(study, plan, executor, slot, data, tracker)
+        _run_trials(
+            study=study, plan=plan, executor=executor, slot=slot, data=data, tracker=tracker
+        )
     except KeyboardInterrupt:
         if stopping.hurried():  # a second signal: close at once, publish nothing
             raise
@@ -110,8 +127,18 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
         data = datasets.load_dataset(plan.dataset)
     table = report.trials_frame(study, top=10)
     with tempfile.TemporaryDirectory() as folder:
-        uri = _publish(plan, study, tracker, data, Path(folder), parent_id, table)
-    return Outcome(study, parent_id, 0, table, data, uri)
+        uri = _publish(
+            plan=plan,
+            study=study,
+            tracker=tracker,
+            data=data,
+            folder=Path(folder),
+            parent_id=parent_id,
+            table=table,
+        )
+    return Outcome(
+        study=study, parent_run_id=parent_id, ran=0, table=table, data=data, model_uri=uri
+    )
 
 
 def _publish(plan: Plan, study, tracker, data, folder: Path, parent_id, table=None) -> str | None:
@@ -121,9 +148,24 @@ def _publish(plan: Plan, study, tracker, data, folder: Path, parent_id, table=No
     if parent_id is not None:
         importances = plan.trials.importances
         record_parent(
-            tracker, parent_id, study, table, folder, trials.minimizes(plan), best, importances
+            tracker=tracker,
+            parent_id=parent_id,
+            study=study,
+            table=table,
+            workdir=folder,
+            minimize=trials.minimizes(plan),
+            best=best,
+            importances=importances,
         )
-    return publish_best(plan, study, best, folder, data.class_names, tracker, parent_id)
+    return publish_best(
+        plan=plan,
+        study=study,
+        best=best,
+        workdir=folder,
+        classes=data.class_names,
+        tracker=tracker,
+        parent_id=parent_id,
+    )
 
 
 def _stop_if_asked(plan: Plan, study) -> None:
@@ -161,7 +203,7 @@ def preflight(plan: Plan, executor) -> tuple[datasets.Dataset, tracking.Tracker]
     return data, tracker
 
 
-def _run_trials(study, plan: Plan, executor, slot: Slot, data, tracker) -> None:
+def _run_trials(study, plan: Plan, executor, slot: WorkerSlot, data, tracker) -> None:
     """The missing trials, split over the plan's workers, with a progress bar; a signal
     stops them (KeyboardInterrupt), their trials FAIL and their runs end KILLED."""
     progress = trials.Progress(study, plan.n_trials)
@@ -170,12 +212,20 @@ def _run_trials(study, plan: Plan, executor, slot: Slot, data, tracker) -> None:
         slots = [replace(slot, index=i, quota=quota) for i, quota in enumerate(shares)]
         codes = executor.run(study, slots, progress, data)
         if executor.elsewhere:  # a worker that died or gave up: its trials run here
-            _run_leftovers(study, plan, slot, codes, progress, data, tracker)
+            _run_leftovers(
+                study=study,
+                plan=plan,
+                slot=slot,
+                codes=codes,
+                progress=progress,
+                data=data,
+                tracker=tracker,
+            )
     finally:
         progress.close()
 
 
-def _run_leftovers(study, plan: Plan, slot: Slot, codes: list[int], progress, data, tracker):
+def _run_leftovers(study, plan: Plan, slot: WorkerSlot, codes: list[int], progress, data, tracker):
     """A worker died or gave up (its quota unmet): run the missing trials here, before the
     same deadline, so the study ends with exactly `n_trials` finished ones."""
     missing = plan.n_trials - studies.finished(study)
@@ -187,4 +237,6 @@ def _run_leftovers(study, plan: Plan, slot: Slot, codes: list[int], progress, da
     # the workers are gone: what they left RUNNING is tried again now, not after a grace
     lifecycle.abandon(study, tracker, plan.dataset.name, {slot.parent_run_id})
     leftover = replace(slot, index=plan.workers, quota=missing)
-    trials.work(study, plan, leftover, progress, data, tracker)
+    trials.work(
+        study=study, plan=plan, slot=leftover, progress=progress, data=data, tracker=tracker
+    )

@@ -14,7 +14,7 @@ from optuna.storages._rdb import models as rdb_models  # the tables, for Beating
 from optuna.storages._rdb.storage import _create_scoped_session
 
 from pipeline import locks, metrics, outages, params, settings, tracking, trial_record
-from pipeline.engine.plan import Known, Plan, TableTrials
+from pipeline.engine.plan import KnownConfig, Plan, TableTrials
 from pipeline.errors import UserError
 from pipeline.locks import store_lock
 
@@ -74,7 +74,7 @@ def recipe_trial(trials) -> optuna.trial.FrozenTrial | None:
     return next((t for t in trials if trial_record.read(t).enqueued == RECIPE), None)
 
 
-def enqueue(study: optuna.Study, known: tuple[Known, ...]) -> list[str]:
+def enqueue(study: optuna.Study, known: tuple[KnownConfig, ...]) -> list[str]:
     """Queue the known configurations before any sampled trial, each once per study (by its
     source: Optuna's skip_if_exists compares only the searched params, and the recipe and a
     table row may differ only in what the space does not search); returns those queued now."""

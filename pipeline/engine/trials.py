@@ -15,12 +15,12 @@ from pipeline import backends, datasets, metrics, stopping, tracking, trial_reco
 from pipeline.engine import studies
 from pipeline.engine.kept import KeptModels
 from pipeline.engine.objective import DataCache, Objective
-from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.plan import Plan, WorkerSlot
 
 log = logging.getLogger("pipeline")
 
 
-def work_in_process(plan: Plan, slot: Slot) -> None:
+def work_in_process(plan: Plan, slot: WorkerSlot) -> None:
     """A worker process: its own connection to the study, then its share of the trials."""
     studies.quiet_optuna(plan.verbose)
     work(studies.open_study(plan, worker=slot.index), plan, slot)
@@ -29,7 +29,7 @@ def work_in_process(plan: Plan, slot: Slot) -> None:
 def work(
     study: optuna.Study,
     plan: Plan,
-    slot: Slot,
+    slot: WorkerSlot,
     progress: Progress | None = None,
     data: datasets.Dataset | None = None,
     tracker: tracking.Tracker | None = None,
@@ -46,7 +46,15 @@ def work(
     cache = DataCache(plan.dataset, data, loader)
     tracker = tracker or tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
     keeper = KeptModels(tracker, plan.dataset.name, minimizes(plan))
-    objective = Objective(plan, cache, tracker, slot, keeper, backends.devices(), tags)
+    objective = Objective(
+        plan=plan,
+        data=cache,
+        tracker=tracker,
+        slot=slot,
+        kept=keeper,
+        device=backends.devices(),
+        where=tags,
+    )
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
     # What lives now (TensorFlow, MLflow, the data) lives to the end: leave it out of the

@@ -32,7 +32,7 @@ COLUMNS = (
 )
 
 
-def read_table(path: Path) -> tabular.Table:
+def read_housing_data(path: Path) -> tabular.Table:
     """The 13 feature columns and the MEDV label, in file order (numbers separated by
     spaces, no header)."""
     try:
@@ -55,7 +55,7 @@ DATASET = Declaration(
     name="boston_housing",
     task="regression",
     source=Archive("housing.data", f"{UCI}/housing/housing.data"),
-    table=read_table,
+    table=read_housing_data,
     sizes=(404, None, 102),
     n_features=13,
 )

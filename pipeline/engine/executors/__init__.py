@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from pipeline.engine import trials, workers
-from pipeline.engine.plan import Plan, Slot
+from pipeline.engine.plan import Plan, WorkerSlot
 
 
 class Executor(Protocol):
@@ -27,7 +27,9 @@ class Executor(Protocol):
 
     def open(self) -> None: ...
 
-    def run(self, study, slots: list[Slot], progress: Callable[[], None], data) -> list[int]: ...
+    def run(
+        self, study, slots: list[WorkerSlot], progress: Callable[[], None], data
+    ) -> list[int]: ...
 
     def close(self) -> None: ...
 
@@ -54,7 +56,7 @@ class InProcess:
     def open(self) -> None:
         pass
 
-    def run(self, study, slots: list[Slot], progress: Callable[[], None], data) -> list[int]:
+    def run(self, study, slots: list[WorkerSlot], progress: Callable[[], None], data) -> list[int]:
         for slot in slots:
             trials.work(study, self.plan, slot, progress, data)
         return [0] * len(slots)
@@ -75,7 +77,7 @@ class Processes:
     def open(self) -> None:
         pass
 
-    def run(self, study, slots: list[Slot], progress: Callable[[], None], data) -> list[int]:
+    def run(self, study, slots: list[WorkerSlot], progress: Callable[[], None], data) -> list[int]:
         arguments = [(self.plan, slot) for slot in slots]
         return workers.run(trials.work_in_process, arguments, progress, backend=self.plan.backend)
 

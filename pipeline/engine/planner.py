@@ -7,10 +7,10 @@ import math
 import time
 from typing import Any
 
-from pipeline import backends, datasets, locks, metrics, params, settings, spaces, tables
+from pipeline import backends, datasets, locks, metrics, params, seed_tables, settings, spaces
 from pipeline.engine import checks, studies
 from pipeline.engine.jobs import ReproduceJob, SearchJob, TrainJob
-from pipeline.engine.plan import Known, Plan, SpaceTrials, TableTrials, TrainPlan
+from pipeline.engine.plan import KnownConfig, Plan, SpaceTrials, TableTrials, TrainPlan
 from pipeline.errors import UserError
 
 WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
@@ -20,7 +20,7 @@ MAX_SEEDS = 1_000  # reproduce's grid lists every (row, seed) pair up front
 def search_plan(job: SearchJob) -> Plan:
     """The study that `pipeline search` runs; its `--timeout` counts from now."""
     began = time.time()
-    spec = datasets.resolve(job.dataset, job.csv)
+    spec = datasets.spec_of(job.dataset, job.csv)
     checks.at_least_one("--n-trials", job.n_trials)
     checks.at_least_one("--heartbeat", job.heartbeat)
     timeout = job.timeout
@@ -80,13 +80,13 @@ def reproduce_plan(job: ReproduceJob) -> Plan:
     specs: dict[str, datasets.Spec] = {}
 
     def task_of(name: str) -> str:
-        return specs.setdefault(name, datasets.resolve(name)).task
+        return specs.setdefault(name, datasets.spec_of(name)).task
 
-    seed_table = tables.load(tables.resolve(job.table, _tables_dir()), task_of)
+    seed_table = seed_tables.load(seed_tables.table_path(job.table, _tables_dir()), task_of)
     if not 1 <= job.seeds <= MAX_SEEDS:
         raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}, got {job.seeds}")
     settings.check_tracking_uri(settings.tracking_uri(job.tracking_uri))
-    spec = specs.get(seed_table.dataset) or datasets.resolve(seed_table.dataset)
+    spec = specs.get(seed_table.dataset) or datasets.spec_of(seed_table.dataset)
     backend = backends.chosen(job.backend)
     if seed_table.space is not None:
         checks.check_builder(seed_table.space, spec, backend)
@@ -120,7 +120,7 @@ def known_configs(
     sampler: str,
     warm_start: tuple[str, ...],
     storage: str,
-) -> tuple[Known, ...]:
+) -> tuple[KnownConfig, ...]:
     """What a study tries first: the space's defaults (the seed recipe), its `warm_start`
     entries, then each `--warm-start`: a seed table's rows, or `study:NAME`'s best trials.
     None with the grid sampler, which tries its own points."""
@@ -133,9 +133,9 @@ def known_configs(
     for name in warm_start:
         if name.startswith("study:"):
             continue
-        table = tables.load(
-            tables.resolve(name, _tables_dir()),
-            lambda dataset: datasets.resolve(dataset).task,
+        table = seed_tables.load(
+            seed_tables.table_path(name, _tables_dir()),
+            lambda dataset: datasets.spec_of(dataset).task,
         )
         if table.dataset != spec.name:
             raise UserError(f"--warm-start {name}: a table of {table.dataset}, not {spec.name}")
@@ -145,21 +145,23 @@ def known_configs(
     known = [_known(space, source, config) for source, config in configs]
     for name in (w.removeprefix("study:") for w in warm_start if w.startswith("study:")):
         for t in studies.best_trials_of(storage, name, WARM_START_TRIALS):
-            known.append(Known(f"study {name} trial {t.number}", params.restrict(space, t.params)))
+            known.append(
+                KnownConfig(f"study {name} trial {t.number}", params.restrict(space, t.params))
+            )
     return tuple(known)
 
 
-def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> Known:
+def _known(space: spaces.Space, source: str, config: dict[str, Any]) -> KnownConfig:
     config = params.for_family(dict(config))
     if "units" in config:  # a custom builder's space may have none
         config["units"] = params.layer_units(config)
         config["n_layers"] = len(config["units"])
-    return Known(source, params.trial_params(space, config), config)
+    return KnownConfig(source, params.trial_params(space, config), config)
 
 
 def train_plan(job: TrainJob) -> TrainPlan:
     """One configuration: the space's defaults (the seed recipe) with `job.overrides`."""
-    spec = datasets.resolve(job.dataset, job.csv)
+    spec = datasets.spec_of(job.dataset, job.csv)
     checks.check_seed(job.seed)
     settings.check_tracking_uri(settings.tracking_uri(job.tracking_uri))
     base = checks.load_space(spec, job.space, job.builder)
@@ -181,4 +183,6 @@ def train_plan(job: TrainJob) -> TrainPlan:
     locks.check_writable(uri, "--tracking-uri")
     backend = backends.chosen(job.backend)
     checks.check_builder(base, spec, backend, values)
-    return TrainPlan(spec, values, job.seed, uri, job.verbose, backend, builder=base.builder)
+    return TrainPlan(
+        spec, values, job.seed, uri, job.verbose, backend=backend, builder=base.builder
+    )

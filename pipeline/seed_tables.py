@@ -61,7 +61,7 @@ class SeedTable:
     space: spaces.Space | None = None  # `space: FILE`: rows are its configurations
 
 
-def resolve(name_or_path: str, folder: Path) -> Path:
+def table_path(name_or_path: str, folder: Path) -> Path:
     path = Path(name_or_path)
     return path if path.suffix in (".yaml", ".yml") else folder / f"{name_or_path}.yaml"
 
