@@ -21,6 +21,8 @@ from pathlib import Path
 import optuna
 import psutil
 
+from pipeline import trial_record
+
 ROOT = Path(__file__).resolve().parent.parent
 SEARCHES = {"seeds' MLP (imdb.yaml)": "imdb", "Conv1D of your own (imdb-cnn.yaml)": "imdb-cnn"}
 N_TRIALS = 20
@@ -66,10 +68,10 @@ def _search(label: str, space: str) -> str:
     states = [t.state.name for t in study.trials]
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     best = max(complete, key=lambda t: t.value)
-    recipe = study.trials[0].user_attrs.get("test_accuracy", float("nan"))
+    recipe = trial_record.read(study.trials[0]).metrics.get("test_accuracy", float("nan"))
     counts = "/".join(str(states.count(s)) for s in ("COMPLETE", "PRUNED", "FAIL"))
     return (
-        f"| {label} | {best.value:.4f} | {best.user_attrs['test_accuracy']:.4f} | "
+        f"| {label} | {best.value:.4f} | {trial_record.read(best).metrics['test_accuracy']:.4f} | "
         f"{recipe:.4f} | {counts} | {seconds:.0f} | {peak:.0f} |"
     )
 

@@ -94,22 +94,27 @@ def search(work: Path, backend: str, workers: int, trials: int) -> dict:
 def figures(work: Path, study_name: str) -> dict:
     import optuna
 
+    from pipeline import trial_record
+
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{work}/optuna.db")
     done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     if not done:
         return {"finished": 0}
     span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
-    epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done)
-    trained = sum(t.user_attrs.get("seconds", 0.0) for t in done)
+    records = [trial_record.read(t) for t in done]
+    epochs = sum(r.epochs_run or 0 for r in records)
+    trained = sum(r.seconds or 0.0 for r in records)
     complete = [t for t in done if t.state.name == "COMPLETE"]
     best = max(complete, key=lambda t: t.value) if complete else None
     return {
         "finished": len(done),
         "trials_a_minute": round(len(done) / (span.total_seconds() / 60), 1),
         "seconds_an_epoch": round(trained / epochs, 3) if epochs else None,
-        "median_trial_seconds": statistics.median(t.user_attrs.get("seconds", 0) for t in done),
+        "median_trial_seconds": statistics.median(r.seconds or 0 for r in records),
         "best_val_accuracy": None if best is None else round(best.value, 4),
-        "best_test_accuracy": None if best is None else best.user_attrs.get("test_accuracy"),
+        "best_test_accuracy": None
+        if best is None
+        else trial_record.read(best).metrics.get("test_accuracy"),
     }
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 import yaml
 from speed_report import FLOOR_RECIPE, SEED_ROWS, blog_rows, render
 
+from pipeline import trial_record
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
@@ -195,7 +197,7 @@ def devices(stores: Path, cache: Path, workers: int, n: int = 12) -> dict:
         done = recipe_study(stores, cache, name, n, "--workers", str(workers), env=env)
         start = min(t.datetime_start for t in done)
         span = (max(t.datetime_complete for t in done) - start).total_seconds()
-        epochs = [t.user_attrs["seconds"] / t.user_attrs["epochs_run"] for t in done]
+        epochs = [r.seconds / r.epochs_run for r in map(trial_record.read, done)]
         out[kind] = {
             "trials": len(done),
             "epoch_s": statistics.median(epochs),

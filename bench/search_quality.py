@@ -22,6 +22,7 @@ from pathlib import Path
 
 import optuna
 
+from pipeline import trial_record
 from pipeline.engine import studies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,9 +116,9 @@ def describe(dataset: str, label: str, seed: int, study: optuna.Study, wall: flo
         "seed": seed,
         "best_trial": best.number,
         "best_val": best.value,
-        "best_test": best.user_attrs[test],
+        "best_test": trial_record.read(best).metrics[test],
         "recipe_val": recipe.value if recipe else None,
-        "recipe_test": recipe.user_attrs[test] if recipe else None,
+        "recipe_test": trial_record.read(recipe).metrics[test] if recipe else None,
         "complete": len(done),
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         "study_s": (max(t.datetime_complete for t in finished) - start).total_seconds(),
@@ -125,7 +126,7 @@ def describe(dataset: str, label: str, seed: int, study: optuna.Study, wall: flo
         "curve_trials": curve,
         "curve_seconds": [(t.datetime_complete - start).total_seconds() for t in done],
         "epochs": [
-            (t.number, t.user_attrs.get("epochs_run", 0), t.value)
+            (t.number, trial_record.read(t).epochs_run or 0, t.value)
             for t in sorted(finished, key=lambda t: t.number)
         ],
     }
@@ -134,9 +135,9 @@ def describe(dataset: str, label: str, seed: int, study: optuna.Study, wall: flo
 def grid_figures(study: optuna.Study) -> dict:
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     return {
-        "best_val_accuracy": max(t.user_attrs["final_val_accuracy"] for t in done),
-        "epochs": sum(t.user_attrs["epochs_run"] for t in done),
-        "best_test_accuracy": max(t.user_attrs["test_accuracy"] for t in done),
+        "best_val_accuracy": max(trial_record.read(t).metrics["final_val_accuracy"] for t in done),
+        "epochs": sum(trial_record.read(t).epochs_run for t in done),
+        "best_test_accuracy": max(trial_record.read(t).metrics["test_accuracy"] for t in done),
     }
 
 
