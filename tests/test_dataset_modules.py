@@ -130,7 +130,11 @@ def read(path):
 
 
 DATASET = Declaration(
-    name="toy_table", task="binary", source=Bundled("toy_plugin", "rows.csv"), table=read
+    name="toy_table",
+    task="binary",
+    source=Bundled("toy_plugin", "rows.csv"),
+    table=read,
+    k_folds=0,  # a held-out validation split: one fit a trial
 )
 '''
 
@@ -185,7 +189,8 @@ def test_a_plugin_dataset_is_listed_searched_by_two_workers_and_served(
     assert set(rows) == {"boston_housing", "imdb", "reuters", "toy_table"}
     assert rows["toy_table"]["from"] == "toy-plugin==0.3"
     assert rows["toy_table"]["source"] == "bundled with toy_plugin"
-    assert (rows["toy_table"]["n_train"], rows["toy_table"]["n_test"]) == (96, 24)
+    toy = rows["toy_table"]
+    assert (toy["n_train"], toy["n_val"], toy["n_test"]) == (77, 19, 24)  # k_folds=0
     warnings = [line for line in listed.stderr.splitlines() if "broken" in line]
     assert len(warnings) == 1 and "broken-plugin==1.0" in warnings[0]
     assert "needs libfoo" in warnings[0] and "Traceback" not in listed.stderr

@@ -100,14 +100,16 @@ def test_a_multi_node_ray_with_sqlite_stores_is_refused_in_one_line(tiny_data, s
     assert MlflowClient(tracking_uri=stores["tracking"]).get_experiment_by_name("imdb") is None
 
 
-def test_four_workers_share_one_declared_gpu_by_quarters(tiny_data, stores, tmp_path):
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1")
+def test_workers_share_one_declared_gpu_by_quarters(tiny_data, stores, tmp_path):
+    """Two workers of a quarter GPU each on a one-GPU node (four would fit: two keep the
+    2-core test machine from queueing them)."""
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1")
     options = engine.SearchJob(
         dataset="imdb",
         space=space_file(tmp_path),
         n_trials=4,
         pruner="none",
-        workers=4,
+        workers=2,
         ray=RayOptions("auto", cpus_per_worker=1, gpus_per_worker=0.25),
     )
     outcome = engine.search(options)

@@ -135,8 +135,14 @@ def rerun_completes(tmp_path, stores, slow: bool = False) -> None:
 # --- search, with 1 and 2 workers ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("sig", SIGNALS)
+# With 2 workers the parent's path is the one worker's, and the three signals take one
+# path (`stopping`): each signal is taken through with one worker, and one signal with two
+# (spawning them costs ~20 s a case), a different one in each test.
+def one_worker_each_signal_and_two_with(sig: signal.Signals) -> list:
+    return [(s, 1) for s in SIGNALS] + [(sig, 2)]
+
+
+@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGHUP))
 def test_search_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig, workers):
     import pipeline.datasets
 
@@ -149,8 +155,7 @@ def test_search_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig, worke
     rerun_completes(tmp_path, stores)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGTERM))
 def test_search_mid_trial(tiny_data, stores, tmp_path, sig, workers):
     when_running(stores, sig)
     result = CliRunner().invoke(app, search_args(tmp_path, workers, slow=True))
@@ -165,9 +170,7 @@ def test_search_mid_trial(tiny_data, stores, tmp_path, sig, workers):
     rerun_completes(tmp_path, stores, slow=True)
 
 
-# With 2 workers, once they have ended, the parent's path is the one worker's: each signal
-# is taken through it with one worker, and SIGINT with two (spawning them costs ~20 s).
-@pytest.mark.parametrize(("sig", "workers"), [(s, 1) for s in SIGNALS] + [(signal.SIGINT, 2)])
+@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGINT))
 def test_search_after_the_last_trial(tiny_data, stores, tmp_path, monkeypatch, sig, workers):
     """The first signal as the parent records the finished study: the best model is still
     published, the parent ends KILLED."""
@@ -180,8 +183,7 @@ def test_search_after_the_last_trial(tiny_data, stores, tmp_path, monkeypatch, s
     rerun_completes(tmp_path, stores)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGTERM))
 def test_search_second_signal_during_shutdown(
     tiny_data, stores, tmp_path, monkeypatch, sig, workers
 ):
