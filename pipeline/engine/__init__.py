@@ -1,4 +1,4 @@
-"""The engine: one entry per job. A job (`jobs`) is turned into a plan once (`planning`,
+"""The engine: one entry per job. A job (`jobs`) is turned into a plan once (`planner`,
 `checks`); the `runner` opens the study and its MLflow parent run (`lifecycle`) and hands
 the trials to an executor chosen once (`executors`: this process, worker processes, or
 Ray); each runs the trial loop (`trials`), one `objective` call per trial, recorded in

@@ -1,7 +1,7 @@
 """What a user asks for, one frozen settings object per job (search, reproduce, train,
 predict): the command line and `pipeline.search()` / `pipeline.train()` build the same
 objects, with keyword arguments only, and hand them to the engine's one entry per job.
-Nothing here is checked yet: `planning` checks a job once, as it turns it into a plan."""
+Nothing here is checked yet: the `planner` checks a job once, as it turns it into a plan."""
 
 from __future__ import annotations
 

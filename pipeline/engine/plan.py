@@ -1,5 +1,5 @@
-"""What one invocation runs, as plain picklable values: the CLI builds a plan once; the
-runner, and every worker process it starts, execute that plan."""
+"""What one invocation runs, as plain picklable values: the planner makes it once from a
+job; the runner, and every worker process it starts, execute that plan."""
 
 from __future__ import annotations
 
