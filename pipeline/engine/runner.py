@@ -84,14 +84,7 @@ def _run(plan: Plan, executor) -> Outcome:
         tags=tags,
     )
     try:
-        outcome = _run_and_record(
-            plan=plan,
-            study=study,
-            tracker=tracker,
-            invocation=invocation,
-            executor=executor,
-            data=data,
-        )
+        outcome = _run_and_record(plan, study, tracker, invocation, executor, data=data)
     except BaseException as error:
         status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
         invocation.close(status, storage_lost=studies.storage_error(error) is not None)
@@ -127,15 +120,7 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
         data = datasets.load_dataset(plan.dataset)
     table = report.trials_frame(study, top=10)
     with tempfile.TemporaryDirectory() as folder:
-        uri = _publish(
-            plan=plan,
-            study=study,
-            tracker=tracker,
-            data=data,
-            folder=Path(folder),
-            parent_id=parent_id,
-            table=table,
-        )
+        uri = _publish(plan, study, tracker, data, Path(folder), parent_id=parent_id, table=table)
     return Outcome(
         study=study, parent_run_id=parent_id, ran=0, table=table, data=data, model_uri=uri
     )

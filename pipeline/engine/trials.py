@@ -46,15 +46,7 @@ def work(
     cache = DataCache(plan.dataset, data, loader)
     tracker = tracker or tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
     keeper = KeptModels(tracker, plan.dataset.name, minimizes(plan))
-    objective = Objective(
-        plan=plan,
-        data=cache,
-        tracker=tracker,
-        slot=slot,
-        kept=keeper,
-        device=backends.devices(),
-        where=tags,
-    )
+    objective = Objective(plan, cache, tracker, slot, keeper, device=backends.devices(), where=tags)
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]
     # What lives now (TensorFlow, MLflow, the data) lives to the end: leave it out of the
