@@ -25,26 +25,60 @@ class TrainResult:
 
 
 def search(
-    dataset: str,
+    dataset: str | None = None,
     *,
+    x: Any = None,
+    y: Any = None,
+    validation_data: tuple | None = None,
+    validation_split: float | None = None,
+    test_data: tuple | None = None,
+    task: str | None = None,
     space: Space = None,
     builder: Callable | None = None,
     n_trials: int = 30,
+    show: bool = True,
     **options: Any,
 ) -> Outcome:
     """Run a search as `pipeline search DATASET` does. `space`: a dict, a YAML file or a
-    name; `builder`: a function `build(params, inputs)` of yours (a cell's) for a space of
-    your own model; `options`: the other fields of `pipeline.engine.SearchJob` (workers,
-    study, storage, tracking_uri, backend, timeout, seed, sampler, ...). Returns the
-    outcome: `.study` (Optuna's), `.parent_run_id`, `.model_uri` (the registered best
-    model), `.table` (the top trials)."""
-    from pipeline import engine, tracking
+    name; `builder`: a function of yours (a cell's), `build(params, inputs)` or Keras
+    Tuner's `build_model(hp)`, for a space of your own model; `options`: the other fields
+    of `pipeline.engine.SearchJob` (workers, study, storage, tracking_uri, backend,
+    timeout, seed, sampler, ...); `show`: print the summary `pipeline search` prints.
+
+    Arrays instead of a dataset's name: `x` and `y` (or `x` a tf.data.Dataset or PyDataset
+    of `(x, y)` batches), `validation_data=(x_val, y_val)` or `validation_split` (0.2),
+    `test_data=(x_test, y_test)` (else a seeded fifth of `x` is held out), `task` (else
+    told from `y`); `dataset` then names them (default "arrays").
+
+    Returns the outcome: `.best_model()` (the registered best Keras model), `.best_params`,
+    `.trials` (a frame, best first), `.summary`, `.study` (Optuna's), `.parent_run_id`,
+    `.model_uri`."""
+    from pipeline import datasets, engine, tracking
+    from pipeline.errors import UserError
 
     tracking.quiet(options.get("verbose", False))
+    if x is not None:
+        if builder is None:
+            raise UserError("arrays need a model of yours: builder=build_model")
+        dataset = datasets.from_arrays(
+            dataset or "arrays",
+            x=x,
+            y=y,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            test_data=test_data,
+            task=task,
+        )
+        space = _arrays_space(space)
+    elif dataset is None:
+        raise UserError("name a dataset, or give arrays: x=..., y=...")
     job = engine.SearchJob(
         dataset=dataset, space=space, builder=builder, n_trials=n_trials, **options
     )
-    return engine.search(job)
+    outcome = engine.search(job)
+    if show:
+        print(outcome.summary)
+    return outcome
 
 
 def train(
@@ -75,6 +109,18 @@ def train(
     )
     run_id, result = engine.train(job)
     return TrainResult(run_id, result.val_metric, result.val_value, result.test, result.model)
+
+
+ARRAYS_DEFAULTS = {"epochs": 10, "batch_size": 32}  # a space for arrays that names none
+
+
+def _arrays_space(space: Space) -> Space:
+    """The space of a search on arrays: they reach the model as they are."""
+    if space is None:
+        return {"representation": "arrays", "defaults": dict(ARRAYS_DEFAULTS)}
+    if isinstance(space, dict) and "representation" not in space:
+        return {**space, "representation": "arrays"}
+    return space
 
 
 def __getattr__(name: str) -> Any:

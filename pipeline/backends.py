@@ -167,7 +167,10 @@ def devices() -> str:
     if name == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
+        from pipeline import quiet
+
+        with quiet.native_stderr_silenced():  # no GPU: a cuInit error, no news to the user
+            gpus = tf.config.list_physical_devices("GPU")
         for gpu in gpus:
             # RuntimeError: already initialised, so growth was set earlier in this process
             with contextlib.suppress(RuntimeError):

@@ -142,7 +142,7 @@ def from_function(function: Callable) -> Builder:
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
-    name = getattr(function, "__qualname__", repr(function))
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__  # a HyperModel's
     return Builder(name, name, pickled=pickled)
 
 

@@ -32,7 +32,7 @@ def evaluate(
     pred = keras.ops.convert_to_numpy(_activation(model)(z))
     if y_true.ndim < pred.ndim and pred.shape[-1] == 1:
         y_true = y_true.reshape(-1, 1)
-    if model.loss in FROM_LOGITS:
+    if model.loss in FROM_LOGITS and _has_activation(model):
         loss = FROM_LOGITS[model.loss](y_true, z, from_logits=True)
     else:
         loss = keras.losses.get(model.loss)(y_true, pred)
@@ -53,9 +53,10 @@ def logits(model: keras.Model, x, keep: bool = False) -> np.ndarray:
     """Eager forward passes, up to the output layer's activation: no predict function to
     trace for a one-off model, and cross-entropy from logits, as Keras' compiled loss
     computes it (from clipped probabilities it differs for confident errors)."""
-    output = model.get_layer("output")
+    output = output_layer(model)
     activation = _activation(model)
-    output.activation = keras.activations.linear
+    if _has_activation(model):
+        output.activation = keras.activations.linear
     try:
         sparse = not isinstance(x, np.ndarray)
         if sparse and keep and backends.takes_sparse_input():
@@ -67,7 +68,8 @@ def logits(model: keras.Model, x, keep: bool = False) -> np.ndarray:
             scores.append(_numpy(model(chunk, training=False)))
         return np.concatenate(scores)
     finally:
-        output.activation = activation
+        if _has_activation(model):
+            output.activation = activation
 
 
 def sparse_tensor(x, keep: bool = False):
@@ -97,6 +99,20 @@ def probabilities(model: keras.Model, x) -> np.ndarray:
     return _numpy(_activation(model)(logits(model, x)))
 
 
+def output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer that makes the model's output: the one named `output` (the task's, added
+    to a builder's last hidden tensor), else the model's last (a whole model of the user's,
+    whose last layer may have any name)."""
+    names = {layer.name for layer in model.layers}
+    return model.get_layer("output") if "output" in names else model.layers[-1]
+
+
+def _has_activation(model: keras.Model) -> bool:
+    """Whether the output layer applies an activation that logits leave out (an averaging
+    layer of fold models, or a whole model nested as the last layer, has none)."""
+    return hasattr(output_layer(model), "activation")
+
+
 def _activation(model: keras.Model):
-    """The output layer's activation (an averaging layer of fold models has none)."""
-    return getattr(model.get_layer("output"), "activation", keras.activations.linear)
+    """The output layer's activation; linear where it has none (its values are final)."""
+    return getattr(output_layer(model), "activation", keras.activations.linear)

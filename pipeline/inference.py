@@ -34,6 +34,7 @@ def save_bundle(
         "replacements": [list(pair) for pair in fitted.replacements],
         "text": None if text is None else {**text.__dict__, "encoder": ""},
         "code": list(modules),
+        "array": None if fitted.example is None else _array_form(fitted.example),
     }
     if text is not None and text.encoder:
         shutil.copytree(text.encoder, folder / ENCODER)
@@ -51,6 +52,11 @@ def save_bundle(
     return folder
 
 
+def _array_form(example: np.ndarray) -> dict:
+    """What arrays the network takes: one row's shape and the dtype, as `x` held them."""
+    return {"shape": list(example.shape[1:]), "dtype": str(example.dtype)}
+
+
 class Predictor:
     """A loaded bundle; `predict` takes texts, or a frame of raw feature columns."""
 
@@ -65,6 +71,7 @@ class Predictor:
         self.task, self.classes = settings["task"], tuple(settings["class_names"])
         self.table = settings["table"] and tabular.Encoding.from_json(settings["table"])
         self.replacements = tuple(tuple(pair) for pair in settings.get("replacements", ()))
+        self.array = settings.get("array")  # arrays in, as given from Python
         if settings.get("clean_breaks"):  # a bundle written before datasets declared theirs
             self.replacements = (("<br />", " "),)
         with np.load(folder / ARRAYS) as arrays:
@@ -113,6 +120,9 @@ class Predictor:
 
     def features(self, inputs):
         """Raw input as the network's features, fitted on the training split."""
+        if self.array is not None:
+            rows = np.asarray(inputs, dtype=self.array["dtype"])
+            return rows.reshape(-1, *self.array["shape"])
         if self.text is None:
             frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
             return self.table.transform(frame)

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from pipeline import backends
+from pipeline import backends, hyperparameters
 from pipeline.params import layer_units
 from pipeline.spaces import TASK_LOSSES
 
@@ -84,16 +84,19 @@ def steps_per_execution(batch_size: int) -> int:
     return max(1, min(32, 2048 // batch_size))
 
 
-def model_input(params: dict[str, Any], n_features: int, sparse: bool) -> keras.KerasTensor:
+def model_input(
+    params: dict[str, Any], n_features: int | tuple[int, ...], sparse: bool
+) -> keras.KerasTensor:
     """The network's input: token ids (the embedding family without an encoder, or a
     builder of the user's that asked for them), else rows of features (bags of words,
-    encoder vectors, table rows), sparse where the data is."""
+    encoder vectors, table rows, arrays of any shape), sparse where the data is."""
+    shape = tuple(n_features) if isinstance(n_features, tuple) else (n_features,)
     token_ids = params.get("representation") == "token_ids" or (
         params.get("family") == "embedding" and not params.get("encoder")
     )
     if token_ids:
-        return keras.Input(shape=(n_features,), dtype="int32", name="token_ids")
-    return keras.Input(shape=(n_features,), sparse=sparse, name="features")
+        return keras.Input(shape=shape, dtype="int32", name="token_ids")
+    return keras.Input(shape=shape, sparse=sparse, name="features")
 
 
 def mlp(params: dict[str, Any], inputs: keras.KerasTensor) -> keras.KerasTensor:
@@ -131,7 +134,7 @@ BUILDERS: dict[str, Builder] = {"mlp": mlp, "embedding": embedding}  # the built
 def build_model(
     params: dict[str, Any],
     task: str,
-    n_features: int,
+    n_features: int | tuple[int, ...],
     n_classes: int = 0,
     sparse: bool = False,
     builder: Builder | None = None,
@@ -139,41 +142,80 @@ def build_model(
     """The one door from parameters to a compiled model, for every family: the builder (the
     family's, or the user's) turns the input into its last hidden tensor, to which the
     task's output layer is added, or into a whole model whose output must fit the task;
-    then the loss, optimizer and metric."""
-    loss = params["loss"]
-    if loss not in TASK_LOSSES[task]:
-        raise ValueError(
-            f"loss {loss!r} does not fit a {task} task; use one of {TASK_LOSSES[task]}"
-        )
+    then the loss, optimizer and metric. A Keras Tuner `build_model(hp)` is answered from
+    `params` (else each call's default) unless the caller bound it to a search's trial."""
     inputs = model_input(params, n_features, sparse)
     family = params.get("family", "mlp")
     if builder is None and family not in BUILDERS:
         raise ValueError(f"the {family} family needs its builder function")
     build = builder or BUILDERS[family]
+    if hyperparameters.takes_hp(build):
+        build = hyperparameters.bind(build, hyperparameters.given_or_default(params))
     model = _as_model(build(dict(params), inputs), inputs, task, n_classes)
-    learning_rate = float(params.get("learning_rate", 1e-3))
-    optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](learning_rate)
-    model.compile(
-        optimizer=optimizer,
-        loss=loss,
-        metrics=[keras_metric(task, loss)],
-        steps_per_execution=steps_per_execution(int(params.get("batch_size", 32))),
-    )
+    _compile(model, params, task)
     # The optimizer's slots now, not inside the first traced train step: variables created
     # there make TensorFlow trace the step twice (IMDB 16-16: 4 epochs in 0.85 s, not 1.0).
     model.optimizer.build(model.trainable_variables)
     return model
 
 
+def _compile(model: keras.Model, params: dict[str, Any], task: str) -> None:
+    """The space's loss, optimizer and learning rate; a model the builder compiled keeps its
+    own optimizer and loss. Either way with the task's metric, which trials are scored by."""
+    own = getattr(model, "compiled", False)
+    loss = model.loss if own else params["loss"]
+    if loss not in TASK_LOSSES[task]:
+        whose = "the model's compiled loss" if own else "loss"
+        fitting = ", ".join(TASK_LOSSES[task])
+        raise ValueError(f"{whose} {loss!r} does not fit a {task} task; use one of {fitting}")
+    if own:
+        optimizer = model.optimizer
+    else:
+        learning_rate = float(params.get("learning_rate", 1e-3))
+        optimizer = OPTIMIZERS[params.get("optimizer", "rmsprop")](learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=[keras_metric(task, loss)],
+        steps_per_execution=steps_per_execution(int(params.get("batch_size", 32))),
+    )
+
+
 class BuildError(ValueError):
     """A builder's result that cannot be the task's model."""
+
+
+def _with_inputs(model: keras.Model, inputs) -> keras.Model:
+    """A model that declares no input yet (`keras.Sequential([...])` without `keras.Input`,
+    as Keras Tuner's examples write it) built for the input it was given; the compile of
+    the user's stays with it."""
+    try:
+        model.inputs  # noqa: B018  (Keras raises for a model with no inputs yet)
+        return model
+    except (ValueError, AttributeError):  # Keras 3.15 raises the latter
+        pass
+    if isinstance(model, keras.Sequential):
+        model.build(tuple(inputs.shape))
+        return model
+    wrapper = keras.Model(inputs, model(inputs))  # a subclassed model, called on it
+    if getattr(model, "compiled", False):
+        wrapper.compile(optimizer=model.optimizer, loss=model.loss)
+    return wrapper
+
+
+def _fits(declared: tuple, given: tuple) -> bool:
+    """Whether a model's own input takes the data's rows (None: any size)."""
+    return len(declared) == len(given) and all(
+        d is None or g is None or d == g for d, g in zip(declared, given, strict=True)
+    )
 
 
 def _as_model(built: Any, inputs, task: str, n_classes: int) -> keras.Model:
     """The builder's result as the task's model: a hidden tensor gets the output layer; a
     whole model must end in what the task's loss reads (one value, or one per class)."""
     if isinstance(built, keras.Model):
-        if len(built.inputs) != 1 or tuple(built.inputs[0].shape) != tuple(inputs.shape):
+        built = _with_inputs(built, inputs)
+        if len(built.inputs) != 1 or not _fits(tuple(built.inputs[0].shape), tuple(inputs.shape)):
             raise BuildError(
                 f"the model must take the input it was given, {tuple(inputs.shape)} "
                 f"{inputs.dtype}: keras.Model(inputs, ...)"

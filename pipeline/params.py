@@ -75,6 +75,11 @@ def holds(p: Param, value: Any) -> bool:
     return not p.step or abs(round((value - p.low) / p.step) * p.step + p.low - value) < 1e-12
 
 
+def ask(trial, p: Param) -> Any:
+    """One value of `p` from the trial (a question of a `build_model(hp)`, say)."""
+    return _suggest_one(trial, p, p.name)
+
+
 def _suggest_one(trial, p: Param, name: str) -> Any:
     if p.kind == "int":
         return trial.suggest_int(name, p.low, p.high, step=p.step or 1, log=p.log)
@@ -192,7 +197,7 @@ def data_options(params: dict[str, Any]) -> DataOptions:
 def _custom_options(representation: str, changes: dict[str, Any]) -> dict[str, Any]:
     """A custom builder's representation as feature settings: token ids (200 a text unless
     `sequence_length` says), a bag of words, or a table's rows as they are."""
-    if representation == "table":
+    if representation in ("table", "arrays"):  # rows as they are
         return {}
     if representation == "token_ids":
         return {"sequence_length": EMBEDDING_SEQUENCE_LENGTH} | changes | {"output_mode": "int"}

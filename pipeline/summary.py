@@ -4,12 +4,9 @@ The full table goes to the export and the parent run."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 
 from pipeline import report, tracking, trial_record
-from pipeline.engine.studies import RECIPE
 from pipeline.metrics import TASK_METRICS
 from pipeline.trial_record import TrialRecord
 
@@ -41,9 +38,6 @@ SHORT = {
 }
 
 
-LONG = {short: name for name, short in SHORT.items()}
-
-
 def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
     """Best against recipe, then the top trials; `study`: an Optuna study."""
     metric = trial_record.study_metric(study)
@@ -54,14 +48,13 @@ def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
     by_number = {r.number: r for r in records}
     best = by_number[table.frame["trial"].iloc[0]]
     done = [r for r in records if r.state == tracking.COMPLETE]
-    recipe = next((r for r in done if r.enqueued == RECIPE), None)
+    recipe = next((r for r in done if r.enqueued == trial_record.RECIPE), None)
     lines = _versus(best, recipe, metric)
     frame = _top_frame(table, top, metric, _test_metric(best))
-    text, dropped = _fit(frame, width)
-    lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", text]
-    if dropped:  # the export shows them
-        names = ", ".join(LONG.get(c, c) for c in dropped)
-        lines += textwrap.wrap(f"Also varying, left out to fit {width} columns: {names}.", width)
+    first, *more = _fit(frame, width)
+    lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", first]
+    for text in more:  # every setting that varies is shown, however many
+        lines += ["", "More settings of the same trials:", text]
     return "\n".join(lines)
 
 
@@ -109,15 +102,60 @@ def _epochs(best, ran) -> str:
     return f"{best}/{ran}" if best else str(ran)
 
 
-def _fit(frame: pd.DataFrame, width: int) -> tuple[str, list[str]]:
-    """The markdown table, dropping settings columns from the right until it fits; and the
-    columns it dropped."""
-    fixed = {"trial", *frame.columns[-3:]}
-    dropped: list[str] = []
-    while True:
-        text = frame.to_markdown(index=False, floatfmt=".4g")
-        droppable = [c for c in frame.columns if c not in fixed]
-        if len(text.splitlines()[0]) <= width or not droppable:
-            return text, dropped
-        dropped.insert(0, droppable[-1])
-        frame = frame.drop(columns=droppable[-1])
+def _fit(frame: pd.DataFrame, width: int) -> list[str]:
+    """The markdown table in `width` columns: the first table holds the trial, the settings
+    that fit beside its figures, and the figures; each further one the trial and the next
+    settings that fit (a single setting wider than `width` gets a table of its own)."""
+    figures = list(frame.columns[-3:])
+    settings = [c for c in frame.columns if c not in ("trial", *figures)]
+    tables, first = [], True
+    while first or settings:
+        fixed = figures if first else []
+        take = len(settings)
+        while take > (0 if first else 1) and _width(frame, settings[:take], fixed) > width:
+            take -= 1
+        tables.append(_markdown(frame[["trial", *settings[:take], *fixed]]))
+        settings, first = settings[take:], False
+    return tables
+
+
+def _width(frame: pd.DataFrame, settings: list[str], fixed: list[str]) -> int:
+    return len(_markdown(frame[["trial", *settings, *fixed]]).splitlines()[0])
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, floatfmt=".4g")
+
+
+def nothing_finished(study) -> str | None:
+    """One line when no trial of the study finished (every one failed), naming the first
+    failure's error; None when a trial finished."""
+    records = trial_record.study_records(study)
+    if any(r.state in (tracking.COMPLETE, tracking.PRUNED) for r in records):
+        return None
+    failed = [r for r in records if r.state == tracking.FAIL]
+    if not failed:
+        return "no trial finished"
+    first = min(failed, key=lambda r: r.number)
+    why = " ".join(str(first.error or "no error recorded").split())
+    return f"no trial finished: {len(failed)} failed; trial {first.number}: {why}"
+
+
+def closing_text(outcome) -> str:
+    """What a search prints at its end, in a terminal and in a notebook: the trials run,
+    the summary, and where to look next. `outcome`: the engine's `Outcome`."""
+    plan = outcome.plan
+    records = trial_record.study_records(outcome.study)
+    done = sum(r.state in (tracking.COMPLETE, tracking.PRUNED) for r in records)
+    lines = [f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all"]
+    lines.append(summary_text(outcome.study))
+    name = plan.dataset.name
+    study_option = "" if plan.study == name else f" --study {plan.study!r}"
+    lines.append(f"\nEvery trial: pipeline export {name!r}{study_option}")
+    if outcome.model_uri:
+        example = "--file rows.csv" if plan.dataset.is_table else '"a text"'
+        lines.append(f"Best model: {outcome.model_uri}; pipeline predict {plan.study!r} {example}")
+    if outcome.experiment_id:
+        page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
+        lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
+    return "\n".join(lines)

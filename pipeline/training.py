@@ -66,6 +66,7 @@ def train_and_evaluate(
     histories, models, start = [], [], time.perf_counter()
     for i, (train, val) in enumerate(folds(data)):
         models.append(_model(params, data, builder))
+        params = {**params, "loss": models[-1].loss}  # a compiled model of the user's keeps its own
         history, pruned = _fit(
             model=models[-1],
             params=params,
@@ -230,7 +231,7 @@ def labels_for(y: np.ndarray, params: dict[str, Any], data: Dataset) -> np.ndarr
 def _model(params: dict[str, Any], data: Dataset, builder: Builder | None = None) -> keras.Model:
     sparse = not isinstance(data.train.x, np.ndarray) and backends.takes_sparse_input()
     return build_model(
-        params, data.task, data.n_features, data.n_classes, sparse=sparse, builder=builder
+        params, data.task, data.input_shape, data.n_classes, sparse=sparse, builder=builder
     )
 
 

@@ -14,6 +14,9 @@ from typing import Any
 from pipeline import tracking
 from pipeline.metrics import SECOND_OBJECTIVES
 from pipeline.params import layer_units
+from pipeline.spaces import CUSTOM
+
+RECIPE = "defaults"  # `enqueued` of the recipe trial: the space's defaults
 
 # A field of the record -> its Optuna user attribute. Every other attribute of a trial is
 # one of its figures (`final_val_*`, `test_*`, `fold_*`: `TrialRecord.metrics`).
@@ -66,6 +69,8 @@ class TrialRecord:
         """Its params as a person compares them: units as one "16,32" value (not `units_1`,
         `units_2`, ...), without what is logged but never compared (the seed)."""
         params = {k: v for k, v in self.params.items() if k not in _NOT_COMPARED}
+        if params.get("family") == CUSTOM:  # the user's own names, as the builder asked
+            return params
         layers = sorted((k for k in params if _is_layer(k)), key=lambda k: int(k[6:]))
         units = [params.pop(k) for k in layers]
         if isinstance(params.get("units"), str):  # as logged: "16,32" beside units_1, ...

@@ -168,3 +168,35 @@ def test_summary_export_and_best_trial_agree(metric, direction, best, worse):
         "trials_frame": int(report.trials_frame(study)["trial"].iloc[0]),
     }
     assert set(chosen.values()) == {0}, chosen
+
+
+def many_settings_study(n_keys: int) -> optuna.Study:
+    """Four trials whose params all differ in `n_keys` keys of a custom builder's."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("val_metric", "val_accuracy")
+    names = [f"builder_key_{i}" for i in range(n_keys)]
+    dists = {n: FloatDistribution(0, 1) for n in names}
+    for number in range(4):
+        values = {n: round(0.1 * number + 0.01 * i, 3) for i, n in enumerate(names)}
+        attrs = {"run_id": f"r{number}", "test_accuracy": 0.5, "epochs_run": 2, "best_epoch": 2}
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=0.5 + number / 10,
+                params=values,
+                distributions=dists,
+                user_attrs=attrs,
+            )
+        )
+    return study
+
+
+@pytest.mark.parametrize("n_keys", [1, 12, 30])
+def test_the_summary_shows_every_setting_that_varies_within_its_width(n_keys):
+    text = summary.summary_text(many_settings_study(n_keys))
+    assert all(f" builder_key_{i} " in text for i in range(n_keys))
+    assert max(len(line) for line in text.splitlines()) <= summary.WIDTH
+    tables = text.count("| trial |") + text.count("|   trial |")
+    assert tables == (1 if n_keys == 1 else 1 + text.count("More settings of the same trials:"))
+    assert (tables > 1) == (n_keys > 1)
+    assert text.count("\n|       3 |") == tables  # each table lists the same trials

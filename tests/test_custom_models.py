@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -229,6 +230,73 @@ def test_a_builder_that_fails_for_some_values_fails_those_trials_only(texts, sto
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert failed and all("width 8 is too wide" in t.user_attrs["error"] for t in failed)
     assert len(complete) == 3 and {t.params["width"] for t in complete} == {2}
+    assert found.study.study_name == f"{texts}-raises_for_wide"  # not the built-in's study
+    assert found.model_uri.endswith("-reviews-raises_for_wide/1")  # its registered name
+
+
+def whole_model_named_by_keras(params, inputs):
+    """A whole uncompiled model, as a Keras user writes one: its layers keep Keras' names."""
+    x = keras.layers.Embedding(params["max_tokens"], 8)(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(params["width"], activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+def sequential_without_an_input(params, inputs):
+    """`keras.Sequential([...])` with no `keras.Input`: it is called on the input given."""
+    return keras.Sequential(
+        [
+            keras.layers.Embedding(params["max_tokens"], 8),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(params["width"], activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build", [whole_model_named_by_keras, sequential_without_an_input])
+def test_a_whole_model_of_the_users_is_searched_and_trained(build, texts, stores):
+    found = pipeline.search(
+        texts, space=NOTEBOOK_SPACE, builder=build, n_trials=2, pruner="none", study="whole"
+    )
+    assert [t.state.name for t in found.study.trials] == ["COMPLETE", "COMPLETE"]
+    assert found.model_uri == "models:/whole/1"
+    assert all(0.0 <= t.value <= 1.0 for t in found.study.trials)
+    trained = pipeline.train(texts, space=NOTEBOOK_SPACE, builder=build, params={"width": 3})
+    assert 0.0 <= trained.val_value <= 1.0 and 0.0 <= trained.test["test_accuracy"] <= 1.0
+
+
+ALWAYS_TOO_WIDE = """
+import keras
+
+
+def build(params, inputs):
+    if params["width"] > 4:
+        raise ValueError(f"width {params['width']} is too wide")
+    x = keras.layers.Embedding(params["max_tokens"], 8)(inputs)
+    return keras.layers.GlobalAveragePooling1D()(x)
+"""
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_fails_exits_1_naming_the_first_failure(texts, stores, tmp_path):
+    space = {
+        **NOTEBOOK_SPACE,
+        "family": "custom",
+        "builder": "my_models.py:build",
+        "defaults": {**NOTEBOOK_SPACE["defaults"], "width": 2},  # what the plan checks
+        "search": {"width": {"type": "categorical", "choices": [8, 16]}},
+    }
+    path = write_space(tmp_path / "wide", space, ALWAYS_TOO_WIDE)
+    args = ["search", texts, "--space", str(path), "--sampler", "grid", "--n-trials", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"error: no trial finished: 2 failed; trial 0: .*width (8|16) is too wide", last
+    )
+    assert "(no completed trials)" in result.stdout
 
 
 @pytest.mark.slow
@@ -513,3 +581,37 @@ def test_the_notebook_function_refuses_a_builder_without_a_space_of_its_own(text
         pipeline.search(texts, builder=build_in_a_cell, n_trials=1)
     with pytest.raises(UserError, match="code: ships files with a builder file"):
         pipeline.search(texts, space={**NOTEBOOK_SPACE, "code": ["x.py"]}, builder=build_in_a_cell)
+
+
+def reads_width_only(params, inputs):
+    x = keras.layers.Embedding(params["max_tokens"], 8)(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.layers.Dense(params.get("width", 4))(x)
+
+
+def test_a_key_the_builder_never_reads_is_one_warning_at_plan_time(texts, caplog):
+    from pipeline import engine
+    from pipeline.engine import planner
+
+    space = {
+        **NOTEBOOK_SPACE,
+        "defaults": {**NOTEBOOK_SPACE["defaults"], "rnn_unit": 32, "rnn_dropout": 0.1},
+        "search": {
+            **NOTEBOOK_SPACE["search"],
+            "rnn_dropout": {"type": "float", "low": 0, "high": 0.5},
+        },
+    }
+    job = engine.SearchJob(dataset=texts, space=space, builder=reads_width_only, n_trials=1)
+    with caplog.at_level("WARNING", logger="pipeline"):
+        plan = planner.search_plan(job)
+    unread = [r.getMessage() for r in caplog.records if "never reads" in r.getMessage()]
+    assert [m.split(":")[1].split()[0] for m in unread] == ["rnn_unit", "rnn_dropout"]
+    assert plan.study == f"{texts}-reads_width_only"  # a study of its own, not the built-in's
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline"):
+        planner.search_plan(
+            engine.SearchJob(
+                dataset=texts, space=NOTEBOOK_SPACE, builder=reads_width_only, n_trials=1
+            )
+        )
+    assert not [r for r in caplog.records if "never reads" in r.getMessage()]

@@ -50,11 +50,11 @@ def test_two_workers_on_sqlite_finish_exactly_n_trials(tiny_data, stores, tmp_pa
     monkeypatch.setattr(
         workers,
         "run",
-        lambda target, argument_lists, progress, backend: run_workers(
+        lambda target, argument_lists, progress, **placement: run_workers(
             note_sampler_seed,
             [(str(notes), target, *a) for a in argument_lists],
             progress,
-            backend=backend,
+            **placement,
         ),
     )
     cfg = engine.SearchJob(

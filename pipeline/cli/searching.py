@@ -96,20 +96,11 @@ def search(
         **vars(placement),
     )
     outcome = engine.search(job)
-    plan = outcome.plan
-    done = engine.finished(outcome.study)
-    typer.echo(f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all")
-    typer.echo(summary.summary_text(outcome.study))
-    name = plan.dataset.name
-    study_option = "" if plan.study == name else f" --study {plan.study!r}"
-    lines = [f"\nEvery trial: pipeline export {name!r}{study_option}"]
-    if outcome.model_uri:
-        example = "--file rows.csv" if plan.dataset.is_table else '"a text"'
-        lines.append(f"Best model: {outcome.model_uri}; pipeline predict {plan.study!r} {example}")
-    if outcome.experiment_id:
-        page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
-        lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
-    typer.echo("\n".join(lines))
+    typer.echo(summary.closing_text(outcome))
+    failure = summary.nothing_finished(outcome.study)
+    if failure:  # every trial failed: the search found nothing, which is not a success
+        typer.echo(f"error: {failure}", err=True)
+        raise typer.Exit(1)
 
 
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")

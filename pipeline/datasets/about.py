@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pipeline import settings as paths
-from pipeline.datasets import text
+from pipeline.datasets import arrays, text
 from pipeline.datasets.registry import (
     Spec,
     cache_file,
@@ -21,6 +21,8 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     """What `load_dataset(spec, options)`'s features were fitted with (a cache written
     before this was kept is rebuilt once)."""
     options = options or DataOptions()
+    if spec.kind == arrays.KIND:  # taken as they are: two rows show the model's input
+        return Fitted(example=arrays.example(spec.source))
     data_dir = paths.data_dir()
     where = location(spec, data_dir)
     if spec.is_table:
@@ -31,13 +33,13 @@ def fitted_for(spec: Spec, options: DataOptions | None = None) -> Fitted:
     if options.text.output_mode == "encoder":
         return Fitted(text=options.text, replacements=changes)
     path = cache_file(spec, where, data_dir, options)
-    arrays = text.load_fitted(path)
-    if arrays is None:
+    stored = text.load_fitted(path)
+    if stored is None:
         path.unlink(missing_ok=True)
         load_dataset(spec, options)
-        arrays = text.load_fitted(path) or {}
-    vocabulary = tuple(str(v) for v in arrays.get("vocabulary", ()))
-    return Fitted(options.text, vocabulary, arrays.get("weights"), replacements=changes)
+        stored = text.load_fitted(path) or {}
+    vocabulary = tuple(str(v) for v in stored.get("vocabulary", ()))
+    return Fitted(options.text, vocabulary, stored.get("weights"), replacements=changes)
 
 
 def describe(dataset: Spec | str) -> dict:

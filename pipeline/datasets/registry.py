@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import settings as paths
-from pipeline.datasets import builtin, splits, tabular, text, user
+from pipeline.datasets import arrays, builtin, splits, tabular, text, user
 from pipeline.datasets.archives import Source
 from pipeline.datasets.declaration import Declaration
 from pipeline.datasets.types import DataOptions, Dataset, Split
@@ -29,8 +29,8 @@ class Spec:
 
     name: str
     task: str
-    kind: str  # "text" | "table"
-    source: Source | user.UserSource
+    kind: str  # "text" | "table" | "arrays"
+    source: Source | user.UserSource | arrays.ArraySource
     class_names: tuple[str, ...] = ()  # read before any vectorizing
     declaration: Declaration | None = None  # None: the user's own data
     # csv: tables, read and checked once, when resolved (a frame: not compared or hashed)
@@ -112,8 +112,11 @@ def dataset_name(name: str, csv: user.CsvOptions | None = None) -> str:
     return name
 
 
-def spec_of(name: str, csv: user.CsvOptions | None = None) -> Spec:
-    """The dataset a user named (declared, `folder:PATH` or `csv:PATH`), checked once."""
+def spec_of(name: str | Spec, csv: user.CsvOptions | None = None) -> Spec:
+    """The dataset a user named (declared, `folder:PATH` or `csv:PATH`), checked once; a
+    spec made already (arrays given from Python: `from_arrays`) as it is."""
+    if isinstance(name, Spec):
+        return name
     name = dataset_name(name, csv)
     if user.is_user(name):
         return _user_spec(user.parse(name))
@@ -124,6 +127,15 @@ def spec_of(name: str, csv: user.CsvOptions | None = None) -> Spec:
             "or folder:PATH / csv:PATH for your own texts and tables"
         )
     return _declared_spec(known[name])
+
+
+def from_arrays(name: str, **given) -> Spec:
+    """Arrays given from Python (`arrays.save`'s arguments: x, y, validation_data, ...),
+    written under the data folder, as a dataset called `name`."""
+    if name in declared() or user.is_user(name):
+        raise UserError(f"{name!r} names a dataset already; call your arrays another name")
+    saved = arrays.save(paths.data_dir() / "arrays", **given)
+    return Spec(name, saved.task, arrays.KIND, saved.source, saved.class_names)
 
 
 def specs_of(names: list[str] | None, csv: user.CsvOptions | None = None) -> list[Spec]:
@@ -171,6 +183,8 @@ def load_dataset(dataset: Spec | str, options: DataOptions | None = None) -> Dat
     """Read (or download) the data, split it, vectorize (cached) or encode it."""
     spec = dataset if isinstance(dataset, Spec) else spec_of(dataset)
     options = options or DataOptions()
+    if spec.kind == arrays.KIND:
+        return arrays.load(spec.source, spec.name, spec.task, spec.class_names)
     data_dir = paths.data_dir()
     where = location(spec, data_dir)
     if spec.is_table:

@@ -38,6 +38,11 @@ class Dataset:
         return self.train.x.shape[1]
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape: (features,), or an array's own (28, 28)."""
+        return tuple(int(n) for n in self.train.x.shape[1:])
+
+    @property
     def n_classes(self) -> int:
         return len(self.class_names)
 
@@ -52,6 +57,7 @@ class Fitted:
     weights: np.ndarray | None = None  # per term: idf (tf_idf) or naive Bayes ratio (nb)
     table: tabular.Encoding | None = None  # tables: each raw column's encoding, in order
     replacements: tuple[tuple[str, str], ...] = ()  # made in raw texts before vectorizing
+    example: np.ndarray | None = None  # arrays given from Python: two rows, taken as they are
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pipeline.engine.jobs import (
     StoreOptions,
     TrainJob,
 )
+from pipeline.engine.outcome import Outcome
 from pipeline.engine.plan import RayOptions
-from pipeline.engine.runner import Outcome
 from pipeline.engine.studies import finished
 from pipeline.errors import Interrupted, TrainingDiverged
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import backends, builders, datasets, locks, params, settings, spaces
+from pipeline import backends, builders, datasets, hyperparameters, locks, params, settings, spaces
 from pipeline.datasets.text import OUTPUT_MODES
 from pipeline.engine import workers
 from pipeline.engine.jobs import StoreOptions
@@ -33,16 +34,27 @@ def load_space(
     return loaded
 
 
+@dataclass(frozen=True)
+class Probed:
+    """What the plan-time build of a custom builder saw."""
+
+    unread: tuple[str, ...] = ()  # keys of the space's own that the builder never read
+    takes_hp: bool = False  # a Keras Tuner `build_model(hp)`
+    asked: dict[str, Any] = field(default_factory=dict)  # its questions' defaults, by name
+
+
 def check_builder(
     space: spaces.Space, spec: datasets.Spec, backend: str, config: dict | None = None
-) -> None:
+) -> Probed:
     """A custom space's builder, built once on its defaults (or `config`) before anything
     is created: a file that does not import, a missing function, a build that raises or
-    an output that does not fit the task is one line naming the builder."""
+    an output that does not fit the task is one line naming the builder. Returns which of
+    the space's own keys it left unread, and a Keras Tuner builder's questions."""
     if space.builder is None:
-        return
+        return Probed()
     representation = space.defaults["representation"]
-    if (representation == "table") != spec.is_table:
+    only = spec.kind if spec.kind in ("table", "arrays") else None  # rows taken as they are
+    if (only or representation in ("table", "arrays")) and representation != only:
         raise UserError(
             f"{space.path}: representation: {representation} does not fit {spec.name}, "
             f"a {spec.kind} dataset"
@@ -58,6 +70,10 @@ def check_builder(
     what = "this configuration" if config else "the defaults"
     sparse = representation in OUTPUT_MODES and backends.takes_sparse_input()
     backends.devices()  # TensorFlow: memory growth on, so the workers find the GPU free
+    if hyperparameters.takes_hp(function):
+        watched = hyperparameters.bind(function, hyperparameters.given_or_default(values))
+    else:
+        watched = ReadsWatched(function)
     try:
         models.build_model(
             values,
@@ -65,7 +81,7 @@ def check_builder(
             n_features=_n_features(spec, values),
             n_classes=spec.n_classes,
             sparse=sparse,
-            builder=function,
+            builder=watched,
         )
     except Exception as error:
         raise UserError(
@@ -74,6 +90,65 @@ def check_builder(
         ) from None
     finally:
         models.keras.backend.clear_session()
+    own = space.builder_keys
+    if isinstance(watched, hyperparameters.BoundBuilder):
+        asked = {name: default for name, (_, default) in watched.last.asked.items()}
+        return Probed(unread=tuple(own), takes_hp=True, asked=asked)
+    return Probed(unread=tuple(k for k in own if k not in watched.read))
+
+
+class ReadsWatched:
+    """A `build(params, inputs)` whose `params` note the keys it reads: a key of the space
+    that no build reads is searched for nothing (the same network trained twice)."""
+
+    def __init__(self, function: Callable) -> None:
+        self.function, self.read = function, set()
+
+    def __call__(self, params: dict, inputs: Any) -> Any:
+        return self.function(_Noting(params, self.read), inputs)
+
+
+class _Noting(dict):
+    """A dict that adds each key read to `read` (all of them when it is walked whole)."""
+
+    def __init__(self, values: dict, read: set) -> None:
+        super().__init__(values)
+        self._read = read
+
+    def __getitem__(self, key):
+        self._read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self._read.add(key)
+        return super().__contains__(key)
+
+    def _all(self):
+        self._read.update(super().keys())
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def copy(self):
+        self._all()
+        return dict(self)
 
 
 def probe(space: spaces.Space) -> dict[str, Any]:
@@ -86,9 +161,11 @@ def probe(space: spaces.Space) -> dict[str, Any]:
     return values
 
 
-def _n_features(spec: datasets.Spec, values: dict[str, Any]) -> int:
+def _n_features(spec: datasets.Spec, values: dict[str, Any]) -> int | tuple[int, ...]:
     """The width of the input a builder is checked with: the sequence length, the largest
-    vocabulary, or the table's encoded columns."""
+    vocabulary, the table's encoded columns, or the shape of one of the arrays' rows."""
+    if spec.kind == "arrays":
+        return spec.source.row_shape
     if spec.is_table:
         return datasets.load_dataset(spec).n_features
     text = params.data_options(values).text

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.datasets import CsvOptions
+from pipeline.datasets import CsvOptions, Spec
 from pipeline.engine.plan import RayOptions
 
 SpaceChoice = str | Path | dict | None  # a file, a name in search_spaces/, a mapping (Python)
@@ -41,7 +41,7 @@ class Placement:
 class SearchJob(StoreOptions, Placement):
     """`pipeline search`: an Optuna study over a space, every trial an MLflow run."""
 
-    dataset: str
+    dataset: str | Spec  # a name, or arrays given from Python (`datasets.from_arrays`)
     space: SpaceChoice = None
     builder: Callable | None = None  # a custom space's build function, given from Python
     csv: CsvOptions | None = None  # how to read a csv: dataset

@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from pipeline import datasets, metrics, params, stopping, tracking, trial_record
+from pipeline import datasets, hyperparameters, metrics, params, stopping, tracking, trial_record
 from pipeline.engine.kept import KeptModels
 from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.records import (
@@ -94,21 +94,36 @@ class Objective:
             self.tracker.log_datasets(run_id, dataset_inputs(self.plan.dataset, options, data))
             verbose = 2 if self.plan.verbose else 0
             keep_best = self.plan.trials.keep_best_epoch
-            builder = self.plan.builder.load() if self.plan.builder else None
-            result = train_and_evaluate(
-                values,
-                data,
-                seed=seed,
-                on_epoch=hook,
-                verbose=verbose,
-                keep_best=keep_best,
-                builder=builder,
-            )
+            builder = self._builder(trial)
+            try:
+                result = train_and_evaluate(
+                    values,
+                    data,
+                    seed=seed,
+                    on_epoch=hook,
+                    verbose=verbose,
+                    keep_best=keep_best,
+                    builder=builder,
+                )
+            finally:  # a Keras Tuner builder's values exist once it has built
+                if isinstance(builder, hyperparameters.BoundBuilder):
+                    logged = params.describe_params(values)
+                    asked = {k: v for k, v in builder.values.items() if k not in logged}
+                    self.tracker.log_params(run_id, asked)
             return result, data
         except BaseException as error:
             trial_record.note_error(trial, str(error) or type(error).__name__)
             self.tracker.fail(run_id, error)
             raise
+
+    def _builder(self, trial: optuna.Trial):
+        """The user's builder, if any; a Keras Tuner `build_model(hp)` asks this trial."""
+        if self.plan.builder is None:
+            return None
+        builder = self.plan.builder.load()
+        if hyperparameters.takes_hp(builder):
+            return hyperparameters.bind(builder, lambda question, _: params.ask(trial, question))
+        return builder
 
     def _remember(self, trial: optuna.Trial, result, values: dict[str, Any]) -> None:
         representation = params.representation(values)

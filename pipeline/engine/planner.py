@@ -3,8 +3,11 @@ created; the runner and the workers then trust the plan."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pipeline import backends, datasets, locks, metrics, params, seed_tables, settings, spaces
@@ -13,6 +16,7 @@ from pipeline.engine.jobs import ReproduceJob, SearchJob, TrainJob
 from pipeline.engine.plan import KnownConfig, Plan, SpaceTrials, TableTrials, TrainPlan
 from pipeline.errors import UserError
 
+log = logging.getLogger("pipeline")
 WARM_START_TRIALS = 5  # `--warm-start study:NAME` tries that study's best five first
 MAX_SEEDS = 1_000  # reproduce's grid lists every (row, seed) pair up front
 
@@ -33,13 +37,22 @@ def search_plan(job: SearchJob) -> Plan:
         raise UserError(f"{space.path}: the embedding family needs a text dataset")
     backend = backends.chosen(job.backend)
     checks.check_ray(job.ray)
-    checks.check_builder(space, spec, backend)
+    probed = checks.check_builder(space, spec, backend)
+    _warn_unread(space, probed)
+    if probed.takes_hp and job.sampler == "grid":
+        raise UserError(
+            f"{space.path}: a build_model(hp) declares its space as it builds; the grid "
+            "sampler needs it up front: use --sampler tpe or random"
+        )
     objectives = metrics.parse_objectives(spec.task, job.objective)
     stores = checks.stores(job, job.workers)
     known = known_configs(spec, space, job.sampler, job.warm_start, stores.storage)
+    if probed.asked and known:  # the recipe trial answers every `hp` call with its default
+        recipe = known[0]
+        known = (replace(recipe, trial_params=probed.asked | recipe.trial_params), *known[1:])
     trials = SpaceTrials(space, job.sampler, job.pruner, job.seed, known)
     plan = Plan(
-        study=job.study or spec.name,
+        study=job.study or default_study(spec, space),
         dataset=spec,
         trials=trials,
         n_trials=job.n_trials,
@@ -57,6 +70,30 @@ def search_plan(job: SearchJob) -> Plan:
     studies.make_sampler(plan)  # a bad sampler or pruner fails before the study exists
     studies.make_pruner(plan.pruner, trials.warmup_epochs)
     return plan
+
+
+def default_study(spec: datasets.Spec, space: spaces.Space) -> str:
+    """A search's study (and registered model) when none is named: the dataset's name; a
+    custom space's adds the space's name (its file's, else its builder function's:
+    `imdb-gru`), so that it does not join the built-in search of the same dataset."""
+    if space.builder is None:
+        return spec.name
+    path = Path(str(space.path))
+    function = space.builder.function.rsplit(".", 1)[-1]  # a notebook's: its own name
+    name = path.stem if path.suffix in (".yaml", ".yml") else function
+    return name if name.startswith(f"{spec.name}-") else f"{spec.name}-{name}"
+
+
+def _warn_unread(space: spaces.Space, probed: checks.Probed) -> None:
+    """One line for each key of the space's own that its builder never read: trials that
+    differ only in it would train the same network."""
+    for key in probed.unread:
+        log.warning(
+            "%s: %s is declared but the builder never reads it; trials that differ only "
+            "in it train the same network (remove it, or read it in the builder)",
+            space.path,
+            key,
+        )
 
 
 def _search_params(
@@ -175,14 +212,24 @@ def train_plan(job: TrainJob) -> TrainPlan:
                 f"{base.path}: {unset[0]} has no default; set {unset[0]}=VALUE "
                 "or give it one under defaults"
             )
+    backend = backends.chosen(job.backend)
+    answers = {}  # a Keras Tuner builder's: values for its `hp` names
+    if base.is_custom and checks.check_builder(base, spec, backend).takes_hp:
+        answers = {k: v for k, v in overrides.items() if k not in base.keys}
+        overrides = {k: v for k, v in overrides.items() if k in base.keys}
     config = spaces.configuration(
         path="arguments", key="", base=defaults, changes=overrides, task=spec.task, known=base.keys
     )
-    values = params.for_family(config)
+    values = params.for_family(config) | answers
     uri = settings.tracking_uri(job.tracking_uri)
     locks.check_writable(uri, "--tracking-uri")
-    backend = backends.chosen(job.backend)
-    checks.check_builder(base, spec, backend, values)
+    asked = checks.check_builder(base, spec, backend, values).asked
+    unasked = [k for k in answers if k not in asked]
+    if unasked:
+        raise UserError(
+            f"{unasked[0]}: the builder does not ask for it with these values; "
+            f"it asks for {', '.join(asked)}"
+        )
     return TrainPlan(
         spec, values, job.seed, uri, job.verbose, backend=backend, builder=base.builder
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -101,8 +102,11 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     return uri
 
 
-def example_input(fitted: datasets.Fitted) -> pd.DataFrame:
-    """Two raw inputs: texts, or rows of raw feature values (the training means)."""
+def example_input(fitted: datasets.Fitted) -> pd.DataFrame | np.ndarray:
+    """Two raw inputs: texts, rows of raw feature values (the training means), or two rows
+    of the arrays given from Python (the model takes arrays as `x` held them)."""
+    if fitted.example is not None:
+        return fitted.example
     if fitted.text is not None:
         return pd.DataFrame({inference.TEXT_COLUMN: list(TEXT_EXAMPLES)})
     return fitted.table.example()

@@ -64,14 +64,17 @@ def dataset_inputs(spec, options, data) -> list[dict[str, str]]:
     a digest of its representation (one digest per vocabulary, n-grams, output mode...)."""
     source_type, source = ("local", str(spec.source.path)) if spec.is_user else spec.source.record()
     splits = {"train": data.train, "validation": data.val, "test": data.test}
-    key = json.dumps([spec.name, repr(options), {k: len(s or ()) for k, s in splits.items()}])
+    sizes = {k: len(s or ()) for k, s in splits.items()}
+    key = json.dumps([spec.name, repr(options), sizes, getattr(spec.source, "digest", "")])
     return [
         {
             "name": spec.name,
             "digest": hashlib.sha256(f"{key}{context}".encode()).hexdigest()[:8],
             "source_type": source_type,
             "source": source,
-            "profile": json.dumps({"rows": len(split), "features": int(split.x.shape[1])}),
+            "profile": json.dumps(
+                {"rows": len(split), "features": int(split.x.shape[1]), "shape": split.x.shape}
+            ),
             "context": context,
         }
         for context, split in splits.items()

@@ -6,32 +6,18 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-
-import optuna
-import pandas as pd
 
 from pipeline import datasets, report, stopping, tracking
 from pipeline.engine import executors, lifecycle, studies, trials, workers
+from pipeline.engine.outcome import Outcome
 from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.publish import best_kept, publish_best
 from pipeline.engine.records import dataset_inputs, record_parent
 from pipeline.errors import Interrupted, UserError
 
 log = logging.getLogger("pipeline")
-
-
-@dataclass
-class Outcome:
-    study: optuna.Study
-    parent_run_id: str | None
-    ran: int  # trials this invocation started
-    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # the top trials
-    data: datasets.Dataset | None = None  # as loaded for the trials (seeds' representation)
-    model_uri: str | None = None  # the registered best model (models:/NAME/VERSION)
-    experiment_id: str | None = None
-    plan: Plan | None = None  # what ran: its study's name, its dataset
 
 
 def run(plan: Plan) -> Outcome:

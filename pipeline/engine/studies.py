@@ -66,7 +66,7 @@ def name_objectives(study: optuna.Study, plan: Plan) -> None:
             study.set_metric_names(names)
 
 
-RECIPE = "defaults"  # the source of the recipe trial: the space's defaults
+RECIPE = trial_record.RECIPE
 
 
 def recipe_trial(trials) -> optuna.trial.FrozenTrial | None:

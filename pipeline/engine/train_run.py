@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline import backends, datasets, params, stopping, tracking
+from pipeline import backends, datasets, hyperparameters, params, stopping, tracking
 from pipeline.engine.plan import TrainPlan
 from pipeline.engine.records import model_summary, trial_metrics, write_trial_files
 from pipeline.errors import Interrupted, TrainingDiverged  # noqa: F401  (raised by train_once)
@@ -28,12 +28,18 @@ def train_once(plan: TrainPlan):
     tags[tracking.BACKEND] = plan.backend
     run_id = tracker.start_run(experiment_id, "train", tags=tags)
     try:
-        tracker.log_params(run_id, params.describe_params(plan.params) | {"seed": plan.seed})
+        logged = params.describe_params(plan.params) | {"seed": plan.seed}
+        tracker.log_params(run_id, logged)
         verbose = 2 if plan.verbose else 0
         builder = plan.builder.load() if plan.builder else None
+        if builder is not None and hyperparameters.takes_hp(builder):
+            answer = hyperparameters.given_or_default(plan.params)
+            builder = hyperparameters.bind(builder, answer)
         result = train_and_evaluate(
             plan.params, data, seed=plan.seed, verbose=verbose, builder=builder
         )
+        if isinstance(builder, hyperparameters.BoundBuilder):  # its defaults, by name
+            tracker.log_params(run_id, {k: v for k, v in builder.values.items() if k not in logged})
         tracker.log_metrics(run_id, result.history, trial_metrics(result))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

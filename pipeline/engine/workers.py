@@ -5,6 +5,7 @@ A worker is spawned with a picklable function and its arguments (the runner pass
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -22,6 +23,7 @@ def run(
     argument_lists: Sequence[tuple],
     progress: Callable[[], None],
     backend: str = "tensorflow",
+    quiet: bool = True,
 ) -> list[int]:
     """Call `target(*arguments)` in one process per argument list (spawned, never forked:
     TensorFlow state does not fork); wait for them while calling `progress()`, and stop them
@@ -37,8 +39,9 @@ def run(
         )
         for i, arguments in enumerate(argument_lists)
     ]
-    for proc in procs:
-        proc.start()
+    with _children_quiet(quiet):
+        for proc in procs:
+            proc.start()
     try:
         while any(proc.is_alive() for proc in procs):
             progress()
@@ -49,6 +52,21 @@ def run(
         raise
     progress()
     return [proc.exitcode for proc in procs]
+
+
+@contextlib.contextmanager
+def _children_quiet(quiet: bool):
+    """TensorFlow's C++ start-up notes (oneDNN, CUDA drivers) kept out of the workers'
+    stderr, whatever imports TensorFlow there first (a script's own `import keras`, run
+    again as the spawned child's main module): the setting they inherit, not the caller's."""
+    key, before = "TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if quiet and before is None:
+        os.environ[key] = "3"
+    try:
+        yield
+    finally:
+        if quiet and before is None:
+            os.environ.pop(key, None)
 
 
 def _entry(target: Callable, arguments: tuple, threads: int, gpu: str | None, backend: str) -> None:

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.builders import Builder
-from pipeline.spaces.vocabulary import PARAMS
+from pipeline.spaces.vocabulary import CUSTOM_KEYS, PARAMS
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class Space:
             return PARAMS
         own = [k for k in [*self.defaults, *self.names()] if k not in PARAMS]
         return PARAMS + tuple(dict.fromkeys(own))
+
+    @property
+    def builder_keys(self) -> tuple[str, ...]:
+        """A custom space's keys for its builder alone (pipeline reads none of them)."""
+        return tuple(k for k in self.keys if k not in PARAMS and k not in CUSTOM_KEYS)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "sigmoid")
 FAMILIES = ("mlp", "embedding")  # built in; a space of `family: custom` names its builder
 CUSTOM = "custom"
-# what a custom space's builder receives: token ids, a bag of words, or a table's rows
-REPRESENTATIONS = ("token_ids", *OUTPUT_MODES, "table")
+# what a custom space's builder receives: token ids, a bag of words, a table's rows, or the
+# arrays given from Python (`pipeline.search(x=..., y=...)`), as they are
+REPRESENTATIONS = ("token_ids", *OUTPUT_MODES, "table", "arrays")
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,11 @@ def load_model(tracking_uri: str, uri: str):
         raise UserError(store_trouble(tracking_uri, error)) from None
 
 
+def load_keras_model(tracking_uri: str, uri: str):
+    """The Keras network inside the logged model at `uri` (the bundle's, loaded once)."""
+    return load_model(tracking_uri, uri).unwrap_python_model().predictor.model
+
+
 def _where(tracking_uri: str) -> str:
     where = mask(tracking_uri)
     database = sqlite_path(tracking_uri)

@@ -79,7 +79,13 @@ class Processes:
 
     def run(self, study, slots: list[WorkerSlot], progress: Callable[[], None], data) -> list[int]:
         arguments = [(self.plan, slot) for slot in slots]
-        return workers.run(trials.work_in_process, arguments, progress, backend=self.plan.backend)
+        return workers.run(
+            trials.work_in_process,
+            arguments,
+            progress,
+            backend=self.plan.backend,
+            quiet=not self.plan.verbose,
+        )
 
     def close(self) -> None:
         pass
