@@ -34,7 +34,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE)) $(if $(RAY),--ray $(RAY))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster docs screenshots clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gru bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster docs screenshots clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -124,7 +124,10 @@ wheel: $(STAMP) ## The project as a wheel in dist/, what a cluster node installs
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-model bench-custom ## The benchmarks below (~80 min on 2 cores)
+bench: bench-speed bench-search bench-model bench-custom bench-gru ## The benchmarks below (~80 min on 2 cores)
+
+bench-gru: $(STAMP) ## Your own GRU (examples/imdb_gru.py) for one epoch on each Keras backend (~6 min): bench/results/gru_backends.md
+	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/gru_backends.py
 
 bench-speed: $(STAMP) $(RAY_STAMP) ## Floor ratio, tables, memory, tracking vs the seed recipe, each Keras backend, Ray vs local workers (~20 min): bench/results/latest.md, backends.md, ray.md
 	$(BIN)/python bench/run.py
