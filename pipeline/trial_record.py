@@ -69,7 +69,8 @@ class TrialRecord:
         """Its params as a person compares them: units as one "16,32" value (not `units_1`,
         `units_2`, ...), without what is logged but never compared (the seed)."""
         params = {k: v for k, v in self.params.items() if k not in _NOT_COMPARED}
-        if params.get("family") == CUSTOM:  # the user's own names, as the builder asked
+        family = params.get("family") or (self.representation or {}).get("family")
+        if family == CUSTOM:  # the user's own names, as the builder asked
             return params
         layers = sorted((k for k in params if _is_layer(k)), key=lambda k: int(k[6:]))
         units = [params.pop(k) for k in layers]
