@@ -8,6 +8,7 @@ import pandas as pd
 
 from pipeline import report, tracking, trial_record
 from pipeline.metrics import TASK_METRICS
+from pipeline.spaces import CUSTOM
 from pipeline.trial_record import TrialRecord
 
 WIDTH = 110
@@ -50,7 +51,8 @@ def summary_text(study, top: int = 5, width: int = WIDTH) -> str:
     done = [r for r in records if r.state == tracking.COMPLETE]
     recipe = next((r for r in done if r.enqueued == trial_record.RECIPE), None)
     lines = _versus(best, recipe, metric)
-    frame = _top_frame(table, top, metric, _test_metric(best))
+    own = any((r.representation or {}).get("family") == CUSTOM for r in records)
+    frame = _top_frame(table, top, metric, _test_metric(best), short=not own)
     first, *more = _fit(frame, width)
     lines += ["", f"Top {len(frame)} by {metric} (the settings that vary):", first]
     for text in more:  # every setting that varies is shown, however many
@@ -77,14 +79,17 @@ def _versus(best: TrialRecord, recipe: TrialRecord | None, metric: str) -> list[
     return lines
 
 
-def _top_frame(table: report.TopTrials, top: int, metric: str, test: str) -> pd.DataFrame:
+def _top_frame(
+    table: report.TopTrials, top: int, metric: str, test: str, short: bool = True
+) -> pd.DataFrame:
     """The first `top` rows of the top-trials table: the settings that vary (in the order
-    they are kept, short names), the metric, one test figure and the epochs."""
+    they are kept; short names unless `short` is off: a custom model's keys are the user's),
+    the metric, one test figure and the epochs."""
     rank = {name: i for i, name in enumerate(PRIORITY)}
     varying = sorted(table.settings, key=lambda k: (rank.get(k, 99), k))
     rows = [
         {"trial": row["trial"]}
-        | {SHORT.get(k, k): "" if row[k] is None else row[k] for k in varying}
+        | {(SHORT.get(k, k) if short else k): "" if row[k] is None else row[k] for k in varying}
         | {metric: row[metric], test: row.get(test)}
         | {"best/run epochs": _epochs(row["best_epoch"], row["epochs_run"])}
         for row in table.frame.head(top).to_dict("records")

@@ -210,7 +210,7 @@ def test_a_keras_tuner_model_runs_unmodified_from_the_command_line(texts, stores
     args = ["search", texts, "--space", space, "--n-trials", "4", "--pruner", "none"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert " lr " in result.stdout and " units " not in result.stdout  # the user's names
+    assert " activation " in result.stdout and " units " not in result.stdout  # the user's names
     study = optuna.load_study(study_name=f"{texts}-kt", storage=stores["storage"])
     trials = study.trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
