@@ -154,33 +154,3 @@ def test_a_search_on_arrays_with_two_workers_returns_a_model_that_predicts_array
     assert schema.is_tensor_spec() and tuple(schema.inputs[0].shape) == (-1, 4, 4)
     labels = served.predict(x_test[:5])
     assert list(labels["label"]) == [str(v) for v in predicted[:5].argmax(axis=1)]
-
-
-@pytest.mark.slow
-def test_arrays_reach_ray_workers_through_the_object_store(stores, tmp_path, monkeypatch):
-    """The driver's data server reads the arrays' files; Ray workers get the splits from
-    Ray's object store (a node elsewhere has no such files)."""
-    pytest.importorskip("ray")
-    from pipeline.engine.plan import RayOptions
-
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
-    namespace: dict = {}
-    exec(KERAS_TUNER_DIGITS, namespace)
-    x, y = digits(160)
-    found = pipeline.search(
-        "digits",
-        x=x,
-        y=y,
-        builder=namespace["build_model"],
-        space={"defaults": {"epochs": 2, "batch_size": 16}},
-        n_trials=2,
-        workers=2,
-        ray=RayOptions("local"),
-        pruner="none",
-        show=False,
-    )
-    assert [t.state.name for t in found.study.trials] == ["COMPLETE", "COMPLETE"]
-    client = MlflowClient(tracking_uri=stores["tracking"])
-    runs = [client.get_run(trial_record.read(t).run_id) for t in found.study.trials]
-    assert all(len(r.data.tags["ray_node"]) == 56 for r in runs)  # trained by Ray workers
-    assert found.best_model().predict(x[:4], verbose=0).shape == (4, 3)
