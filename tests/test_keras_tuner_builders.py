@@ -270,7 +270,7 @@ def test_a_keras_tuner_model_and_a_hypermodel_run_from_python(texts, stores):
             model.compile(optimizer="adam", loss="binary_crossentropy")
             return model
 
-    other = pipeline.search(texts, space=space, builder=HyperModel(), n_trials=2, study="hm")
+    other = pipeline.search(texts, space=space, builder=HyperModel(), n_trials=1, study="hm")
     assert [t.params["dim"] for t in other.study.trials][0] == 4  # the recipe: the default
 
 
@@ -331,7 +331,7 @@ def build_model(hp):
 texts = f"folder:{Path('reviews').resolve()}"
 space = {"representation": "token_ids",
          "defaults": {"max_tokens": 200, "sequence_length": 12, "epochs": 2, "batch_size": 16}}
-found = pipeline.search(texts, space=space, builder=build_model, n_trials=3, workers=2)
+found = pipeline.search(texts, space=space, builder=build_model, n_trials=2, workers=2)
 model = found.best_model()
 rows = np.array([[2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 5)
 print("PREDICTED", model.predict(rows, verbose=0).shape, "BEST", sorted(found.best_params))
@@ -359,10 +359,10 @@ def test_a_notebook_search_prints_the_summary_and_no_worker_start_up_notes(tmp_p
         [sys.executable, "-c", NOTEBOOK], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Top 3 by val_accuracy (the settings that vary):" in done.stdout
+    assert "Top 2 by val_accuracy (the settings that vary):" in done.stdout
     assert "Best model: models:/" in done.stdout
     assert (
-        "PREDICTED (5, 1) BEST ['dim']" in done.stdout and "FRAME 3 ['trial', 'dim']" in done.stdout
+        "PREDICTED (5, 1) BEST ['dim']" in done.stdout and "FRAME 2 ['trial', 'dim']" in done.stdout
     )
     notes = ("cudart_stub", "cuInit", "cpu_feature_guard", "oneDNN", "absl::InitializeLog")
     after = done.stderr.split("--- the search starts", 1)[1]
