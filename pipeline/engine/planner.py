@@ -213,10 +213,13 @@ def train_plan(job: TrainJob) -> TrainPlan:
                 "or give it one under defaults"
             )
     backend = backends.chosen(job.backend)
-    answers = {}  # a Keras Tuner builder's: values for its `hp` names
-    if base.is_custom and checks.check_builder(base, spec, backend).takes_hp:
-        answers = {k: v for k, v in overrides.items() if k not in base.keys}
+    answers = {k: v for k, v in overrides.items() if k not in base.keys}
+    # keys the space does not declare may be a Keras Tuner builder's `hp` names: only then
+    # is it built twice (to tell its form); otherwise they are refused as unknown below
+    if answers and base.is_custom and checks.check_builder(base, spec, backend).takes_hp:
         overrides = {k: v for k, v in overrides.items() if k in base.keys}
+    else:
+        answers = {}
     config = spaces.configuration(
         path="arguments", key="", base=defaults, changes=overrides, task=spec.task, known=base.keys
     )
