@@ -4,9 +4,11 @@ everything its features were fitted with on the training split."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +18,23 @@ from pipeline import backends
 from pipeline.datasets import Fitted, TextSettings, tabular
 
 MODEL, SETTINGS, ARRAYS, ENCODER = "model.keras", "preprocessing.json", "fitted.npz", "encoder"
+CODE = "code"  # the user's builder files, in a bundle
+ENSEMBLE = "ensemble.json"  # in an ensemble's folder: its members' folders and weights
 TEXT_COLUMN = "text"
+TEXT_EXAMPLES = ("A wonderful, moving film.", "Two hours I will never get back.")
 
 
 def save_bundle(
-    folder: Path, model_path: Path, fitted: Fitted, task: str, classes, modules=()
+    folder: Path, model_path: Path, fitted: Fitted, task: str, classes, modules=(), files=()
 ) -> Path:
     """Write the network and what it needs to read raw input into `folder`. `modules`: the
-    user's code to import before the network loads (its custom layers), shipped beside."""
+    user's code to import before the network loads (its custom layers); `files`: that
+    code, copied into the bundle's `code/` folder so that the bundle loads anywhere."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(model_path, folder / MODEL)
+    for file in files:
+        (folder / CODE).mkdir(exist_ok=True)
+        shutil.copy(file, folder / CODE / Path(file).name)
     text = fitted.text
     settings = {
         "task": task,
@@ -81,6 +90,8 @@ class Predictor:
             raw = settings["text"]
             raw["encoder"] = str(folder / raw["encoder"]) if raw["encoder"] else ""
             self.text = TextSettings(**raw)
+        if (folder / CODE).is_dir() and str(folder / CODE) not in sys.path:
+            sys.path.append(str(folder / CODE))  # after MLflow's code_paths, if it has them
         for module in settings.get("code", ()):  # the user's layers register themselves
             importlib.import_module(module)
         self.model = keras.models.load_model(
@@ -88,35 +99,31 @@ class Predictor:
         )  # inference only
         self._layer = None
 
+        self.key = _features_key(folder, settings)
+
     def predict(self, inputs) -> pd.DataFrame:
         """Labels and their probability (classification) or predicted values (regression)."""
+        return predictions_frame(self.scores(self.features(inputs)), self.task, self.classes)
+
+    def scores(self, features) -> np.ndarray:
+        """The network's output for `features`: class probabilities, or values."""
         from pipeline.evaluation import probabilities
 
-        scores = probabilities(self.model, self.features(inputs))
-        if self.task == "regression":
-            return pd.DataFrame({"value": scores[:, 0].astype(float)})
-        if self.task == "binary":
-            positive = scores[:, 0].astype(float)
-            index = (positive > 0.5).astype(int)
-            chosen = np.where(index == 1, positive, 1 - positive)
-            table = np.stack([1 - positive, positive], axis=1)
-        else:
-            index, table = scores.argmax(axis=1), scores.astype(float)
-            chosen = table[np.arange(len(index)), index]
-        frame = pd.DataFrame({"label": [self.classes[i] for i in index], "probability": chosen})
-        for i, name in enumerate(self.classes):
-            frame[f"p_{name}"] = table[:, i]
-        return frame
+        return probabilities(self.model, features)
 
     def output_form(self, n: int) -> pd.DataFrame:
         """A frame of `n` rows shaped as `predict`'s (placeholder values): the signature of a
         text model logged where TensorFlow, which reads raw text, is not installed."""
-        if self.task == "regression":
-            return pd.DataFrame({"value": np.zeros(n)})
-        frame = pd.DataFrame({"label": [self.classes[0]] * n, "probability": np.ones(n)})
-        for name in self.classes:
-            frame[f"p_{name}"] = np.full(n, 1 / len(self.classes))
-        return frame
+        return output_form(n, self.task, self.classes)
+
+    def example(self) -> pd.DataFrame | np.ndarray:
+        """Two raw inputs, as the signature of the logged model shows them: texts, rows of
+        raw feature values (the training means), or two arrays of zeros shaped as `x`."""
+        if self.array is not None:
+            return np.zeros((2, *self.array["shape"]), dtype=self.array["dtype"])
+        if self.text is not None:
+            return pd.DataFrame({TEXT_COLUMN: list(TEXT_EXAMPLES)})
+        return self.table.example()
 
     def features(self, inputs):
         """Raw input as the network's features, fitted on the training split."""
@@ -143,6 +150,104 @@ class Predictor:
 
             self._layer = text.vectorizer(self.text, list(self.arrays["vocabulary"]))
         return self._layer
+
+
+def predictions_frame(scores: np.ndarray, task: str, classes: tuple) -> pd.DataFrame:
+    """A network's (or an ensemble's) output as `predict` returns it: a label and its
+    probability, and every class's, or a value."""
+    if task == "regression":
+        return pd.DataFrame({"value": scores[:, 0].astype(float)})
+    if task == "binary":
+        positive = scores[:, 0].astype(float)
+        index = (positive > 0.5).astype(int)
+        chosen = np.where(index == 1, positive, 1 - positive)
+        table = np.stack([1 - positive, positive], axis=1)
+    else:
+        index, table = scores.argmax(axis=1), scores.astype(float)
+        chosen = table[np.arange(len(index)), index]
+    frame = pd.DataFrame({"label": [classes[i] for i in index], "probability": chosen})
+    for i, name in enumerate(classes):
+        frame[f"p_{name}"] = table[:, i]
+    return frame
+
+
+def output_form(n: int, task: str, classes: tuple) -> pd.DataFrame:
+    """A frame of `n` rows shaped as `predict`'s, with placeholder values."""
+    if task == "regression":
+        return pd.DataFrame({"value": np.zeros(n)})
+    frame = pd.DataFrame({"label": [classes[0]] * n, "probability": np.ones(n)})
+    for name in classes:
+        frame[f"p_{name}"] = np.full(n, 1 / len(classes))
+    return frame
+
+
+def _features_key(folder: Path, settings: dict) -> str:
+    """Equal for two bundles that read raw input into the same features (the same text
+    settings and vocabulary, or the same table encoding): an ensemble's members that share
+    it share one vectorization."""
+    digest = hashlib.sha256()
+    for name in ("text", "table", "replacements", "array"):
+        digest.update(json.dumps(settings.get(name), sort_keys=True).encode())
+    digest.update((folder / ARRAYS).read_bytes())
+    return digest.hexdigest()
+
+
+# --- ensembles ----------------------------------------------------------------------------
+
+
+def save_ensemble(folder: Path, members: list[tuple[Path, float, dict]]) -> Path:
+    """Write an ensemble: each member's bundle (`members`: its folder, its weight, what
+    to say about it) in a folder of its own, and `ensemble.json`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = []
+    for i, (bundle, weight, about) in enumerate(members):
+        name = f"member-{i}"
+        shutil.copytree(bundle, folder / name)
+        listed.append({"folder": name, "weight": float(weight), **about})
+    first = json.loads((members[0][0] / SETTINGS).read_text())
+    about = {"task": first["task"], "class_names": first["class_names"], "members": listed}
+    (folder / ENSEMBLE).write_text(json.dumps(about, indent=1))
+    return folder
+
+
+def load(folder: Path):
+    """The predictor of a bundle's folder: an ensemble's (`EnsemblePredictor`) or one
+    network's (`Predictor`)."""
+    folder = Path(folder)
+    return EnsemblePredictor(folder) if (folder / ENSEMBLE).is_file() else Predictor(folder)
+
+
+class EnsemblePredictor:
+    """An ensemble of bundles: their outputs (probabilities, or values) averaged with their
+    weights. Members that read raw input into the same features share one vectorization:
+    for texts it costs more than the networks' forward passes."""
+
+    def __init__(self, folder: Path) -> None:
+        about = json.loads((Path(folder) / ENSEMBLE).read_text())
+        self.task, self.classes = about["task"], tuple(about["class_names"])
+        self.members = [Predictor(Path(folder) / m["folder"]) for m in about["members"]]
+        self.weights = [m["weight"] for m in about["members"]]
+        self.about = about["members"]
+
+    @property
+    def model(self):
+        """The Keras network of the member with the largest weight."""
+        return self.members[int(np.argmax(self.weights))].model
+
+    def predict(self, inputs) -> pd.DataFrame:
+        features: dict[str, object] = {}
+        total = 0.0
+        for member, weight in zip(self.members, self.weights, strict=True):
+            if member.key not in features:
+                features[member.key] = member.features(inputs)
+            total = total + weight * member.scores(features[member.key]).astype(np.float64)
+        return predictions_frame(total / sum(self.weights), self.task, self.classes)
+
+    def output_form(self, n: int) -> pd.DataFrame:
+        return output_form(n, self.task, self.classes)
+
+    def example(self) -> pd.DataFrame | np.ndarray:
+        return self.members[0].example()
 
 
 def texts_of(inputs) -> list[str]:

@@ -22,6 +22,11 @@ def val_metric(task: str) -> str:
     return "val_" + task_metric(task)
 
 
+def test_metric(val_metric: str) -> str:
+    """The test figure of a validation metric: `val_accuracy` -> `test_accuracy`."""
+    return "test_" + val_metric.removeprefix("val_")
+
+
 def lower_is_better(metric: str) -> bool:
     """Any metric name, as logged: `test_loss`, `final_val_mae`, `latency_ms`, ..."""
     return any(word in metric for word in _LOWER_IS_BETTER)

@@ -238,11 +238,15 @@ def pareto_front(values: np.ndarray) -> np.ndarray:
 
 
 def export_frame(
-    runs: list[dict], metric: str | None = None, top: int | None = None
+    runs: list[dict],
+    metric: str | None = None,
+    top: int | None = None,
+    ensemble: dict[int, int] | None = None,
 ) -> tuple[pd.DataFrame, str, str]:
     """Ranked completed trial runs (`top_trials`), a heading, and a note on the failed and
     pruned runs left out. A two-objective study's export is its Pareto front, ranked by the
-    first objective, under a heading that says so."""
+    first objective, under a heading that says so. `ensemble`: the members of the study's
+    ensemble (trial -> picks), shown as each trial's weight in it."""
     records = [trial_record.from_run(r) for r in runs]
     done = [r for r in records if r.state == tracking.COMPLETE]
     left_out = pd.Series([r.state for r in records if r.state != tracking.COMPLETE])
@@ -267,18 +271,27 @@ def export_frame(
         )
         heading = f"Pareto front: {len(front)} of {len(frame)} completed trials on {words}."
         frame = front
-    columns = [*table.settings, metric, *table.tests, "epochs_run", "seconds", "run_id"]
+    columns = ["trial", *table.settings, metric, *table.tests, "epochs_run", "seconds", "run_id"]
     frame = frame[list(dict.fromkeys(columns + ([second] if second else [])))]
     frame.insert(0, "rank", range(1, len(frame) + 1))  # ranked already, by the rule
+    if ensemble:
+        total = sum(ensemble.values())
+        weights = [ensemble.get(int(t), 0) / total for t in frame["trial"]]
+        frame.insert(frame.columns.get_loc("run_id"), "ensemble_weight", weights)
     return (frame.head(top) if top else frame), heading, note
 
 
 def export_text(
-    runs: list[dict], metric: str | None = None, top: int | None = 10, fmt: str = "markdown"
+    runs: list[dict],
+    metric: str | None = None,
+    top: int | None = 10,
+    fmt: str = "markdown",
+    ensemble: dict[int, int] | None = None,
 ) -> str:
-    """Best trial runs (as `tracking.Tracker.trial_runs` returns them) as markdown or CSV."""
+    """Best trial runs (as `tracking.Tracker.trial_runs` returns them) as markdown or CSV;
+    with the study's `ensemble` (trial -> picks), each trial's weight in it."""
     check_format(fmt)
-    frame, heading, note = export_frame(runs, metric, top)
+    frame, heading, note = export_frame(runs, metric, top, ensemble)
     if metric and not frame.empty and frame[metric].isna().all():
         raise UserError(f"no run has the metric {metric!r}")
     text = to_text(frame, fmt)
@@ -286,6 +299,9 @@ def export_text(
         text = f"{heading}\n\n{text}"
     if fmt == "markdown" and note:
         text += f"\n\nNot ranked: {note} trials."
+    if fmt == "markdown" and ensemble:
+        members = ", ".join(f"trial {t} ({p} picks)" for t, p in ensemble.items())
+        text += f"\n\nEnsemble: {members}; ensemble_weight is each trial's share of its picks."
     return text + "\n"
 
 

@@ -10,6 +10,9 @@ from pipeline.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
+# What a search keeps and chooses at its end: the end-to-end models of its best KEEP
+# trials, and an ensemble of ENSEMBLE_SIZE greedy picks among them
+KEEP, ENSEMBLE_SIZE = 20, 25
 _PROJECT_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 
 

@@ -154,13 +154,55 @@ def closing_text(outcome) -> str:
     done = sum(r.state in (tracking.COMPLETE, tracking.PRUNED) for r in records)
     lines = [f"\nstudy {plan.study!r}: ran {outcome.ran} trials now, {done} finished in all"]
     lines.append(summary_text(outcome.study))
+    if outcome.ensemble is not None:
+        lines += ["", ensemble_text(outcome.ensemble)]
     name = plan.dataset.name
     study_option = "" if plan.study == name else f" --study {plan.study!r}"
     lines.append(f"\nEvery trial: pipeline export {name!r}{study_option}")
+    example = "--file rows.csv" if plan.dataset.is_table else '"a text"'
     if outcome.model_uri:
-        example = "--file rows.csv" if plan.dataset.is_table else '"a text"'
         lines.append(f"Best model: {outcome.model_uri}; pipeline predict {plan.study!r} {example}")
+    if outcome.ensemble is not None and outcome.ensemble.model_uri:
+        lines.append(f"Ensemble model: {outcome.ensemble.model_uri}")
     if outcome.experiment_id:
         page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
         lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
+    return "\n".join(lines)
+
+
+def ensemble_text(ensemble) -> str:
+    """The best trial and the ensemble chosen from the kept trials, side by side
+    (`ensemble`: the engine's `Ensemble`), and whether the ensemble was registered."""
+    metric, test = ensemble.metric, ensemble.metric.replace("val_", "test_", 1)
+    members = ", ".join(f"{trial}×{picks}" for trial, picks in ensemble.members.items())
+    rows = [
+        {
+            "model": f"best trial {ensemble.best_trial}",
+            metric: ensemble.best_val,
+            "held out": ensemble.best_held_out,
+            test: ensemble.best_test,
+            "trials": 1,
+            "members (trial×picks)": str(ensemble.best_trial),
+        },
+        {
+            "model": "ensemble",
+            metric: ensemble.val,
+            "held out": ensemble.held_out,
+            test: ensemble.test,
+            "trials": len(ensemble.members),
+            "members (trial×picks)": members,
+        },
+    ]
+    lines = [
+        f"Ensemble of the {ensemble.candidates} kept trials ({ensemble.size} greedy picks). "
+        f"Held out: each half of the validation rows scored by what the other half chose "
+        "(the best trial, or the ensemble's weights).",
+        pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"),
+    ]
+    if ensemble.model_uri:
+        lines.append(f"Held out, the ensemble wins: registered as {ensemble.model_uri}.")
+    elif ensemble.better:
+        lines.append("Held out, the ensemble wins, but it was not registered (see the log).")
+    else:
+        lines.append("Held out, the ensemble does not beat the best trial: not registered.")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold
 from pipeline import backends, stopping
 from pipeline.datasets import Dataset, Split
 from pipeline.errors import TrainingDiverged
-from pipeline.evaluation import evaluate, latency_ms
+from pipeline.evaluation import evaluate, latency_ms, probabilities
 from pipeline.metrics import lower_is_better, val_metric
 from pipeline.models import Builder, build_model
 
@@ -37,6 +37,12 @@ class TrainResult:
     model: keras.Model | None = None
     test_true: np.ndarray | None = None
     test_pred: np.ndarray | None = None
+    # the validation rows' labels and predictions (with k-fold: out of fold, in the
+    # training split's order), from the epoch each model keeps: what an ensemble is
+    # chosen on
+    val_true: np.ndarray | None = None
+    val_pred: np.ndarray | None = None
+    member: str = "model"  # what `model` is: "model", or "fold-average" (k-fold)
 
     @property
     def epochs_run(self) -> int:
@@ -55,7 +61,8 @@ def train_and_evaluate(
     """Fit one model per fold; the first fold reports each epoch to `on_epoch` (the pruner).
 
     With k-fold validation (boston_housing) the objective is the mean over folds, and the
-    test figures come from a model retrained on the whole training split, as seed 004 does.
+    test figures come from the average of the fold models (a search, `keep_best`) or from
+    a model retrained on the whole training split, as seed 004 does (a seed table's row).
     `builder`: the user's build function (a custom space's), else the family's own.
     `keep_best`: score the epoch with the best validation metric (the mean over folds) and
     keep its weights (k-fold: retrain for that many epochs); else the last epoch's.
@@ -64,7 +71,8 @@ def train_and_evaluate(
     backends.set_seed(seed)
     metric = val_metric(data.task)
     histories, models, start = [], [], time.perf_counter()
-    for i, (train, val) in enumerate(folds(data)):
+    splits = folds(data)
+    for i, (train, val) in enumerate(splits):
         models.append(_model(params, data, builder))
         params = {**params, "loss": models[-1].loss}  # a compiled model of the user's keeps its own
         history, pruned = _fit(
@@ -97,9 +105,10 @@ def train_and_evaluate(
     if not pruned:
         if result.epochs_run < int(params["epochs"]):
             result.stopped_by = "early_stopping"
+        result.val_true, result.val_pred = _validation_predictions(models, splits)
         test_model = models[0] if len(models) == 1 else None
-        if len(models) > 1 and keep_best and data.task == "regression":
-            test_model = _average(models, params, data)
+        if len(models) > 1 and keep_best:
+            test_model, result.member = _average(models, params, data), "fold-average"
         _evaluate(
             result=result,
             params=params,
@@ -118,12 +127,23 @@ def _best_epoch(values: list[float], minimize: bool) -> int:
     return int(np.argmin(finite) if minimize else np.argmax(finite)) + 1
 
 
+def _validation_predictions(models: list[keras.Model], splits) -> tuple[np.ndarray, np.ndarray]:
+    """Each validation row's label and prediction by the model that did not train on it:
+    the one model's on the validation split, or each fold model's on its own fold (out of
+    fold), in the training split's order."""
+    true = np.concatenate([val.y for _, val in splits])
+    pairs = zip(models, splits, strict=True)
+    pred = np.concatenate([probabilities(model, val.x) for model, (_, val) in pairs])
+    return true, pred.astype(np.float32)
+
+
 def _average(models: list[keras.Model], params, data: Dataset) -> keras.Model:
     """The k fold models (each at its best epoch) as one model averaging their predictions:
-    a search's test model for k-fold regression. On Boston's 102 test rows one model
-    retrained on all 404 rows varies by more than the search can gain (test MAE 2.5 to 3.5
-    for validation MAEs within 0.05); the average of the folds' models varies far less."""
-    inputs = keras.Input(shape=(data.n_features,), name="features")
+    a search's test model with k-fold validation, the model that the out-of-fold
+    predictions describe. On Boston's 102 test rows one model retrained on all 404 rows
+    varies by more than the search can gain (test MAE 2.5 to 3.5 for validation MAEs
+    within 0.05); the average of the folds' models varies far less."""
+    inputs = keras.Input(shape=data.input_shape, name="features")
     output = keras.layers.Average(name="output")([m(inputs) for m in models])
     model = keras.Model(inputs, output)
     model.compile(loss=params["loss"])
@@ -134,7 +154,8 @@ def _evaluate(
     result: TrainResult, params, data: Dataset, model, seed: int, verbose: int, builder
 ) -> None:
     """Test metrics; with k-fold validation, of a model retrained on the whole training split
-    (a seed table's row, as seed 004 does) or of the folds' average (a search's trial)."""
+    (a seed table's row, as seed 004 does) or of the folds' average (a search's trial, for
+    regression and classification alike)."""
     if model is None:
         backends.set_seed(seed)
         model = _model(params, data, builder)

@@ -33,6 +33,7 @@ _KEYS = {
     "config": "config",
 }
 _STUDY_METRIC, _STUDY_OBJECTIVES = "val_metric", "objectives"  # a study's attributes
+_STUDY_ENSEMBLE = "ensemble"  # the ensemble chosen last: its members, figures and model
 STARTED = (tracking.COMPLETE, tracking.PRUNED, tracking.FAIL, tracking.RUNNING)
 _NOT_COMPARED = {"seed", "timeout"}  # logged with a run's params; never a setting that varies
 
@@ -201,6 +202,17 @@ def value_names(study) -> tuple[str, ...]:
     objectives = study_objectives(study)
     second = (SECOND_OBJECTIVES[objectives[1]],) if len(objectives) > 1 else ()
     return (study_metric(study), *second)
+
+
+def note_ensemble(study, ensemble: dict[str, Any]) -> None:
+    """The ensemble chosen last from the study's trials (`engine.ensemble.Ensemble`'s
+    fields: members by trial number, figures, the model registered, if any)."""
+    study.set_user_attr(_STUDY_ENSEMBLE, ensemble)
+
+
+def ensemble_of(study) -> dict[str, Any] | None:
+    """What `note_ensemble` wrote (trial numbers as strings, as JSON keeps them)."""
+    return study.user_attrs.get(_STUDY_ENSEMBLE)
 
 
 def minimizes(study) -> bool:

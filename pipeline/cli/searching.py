@@ -1,4 +1,4 @@
-"""The study commands: datasets, search, train, reproduce, export."""
+"""The study commands: datasets, search, train, reproduce, ensemble, export."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pipeline.cli.options import (
     Backend,
     Dataset,
     Output,
+    Storage,
     TrackingUri,
     Verbose,
     grouped,
@@ -71,6 +72,12 @@ def search(
         list[str] | None,
         typer.Option(help="Try first: a seed table's rows (blog-imdb) or study:NAME's best."),
     ] = None,
+    keep: Annotated[
+        int, typer.Option(help="Keep the model of the best K trials: the ensemble's pool.")
+    ] = settings.KEEP,
+    ensemble_size: Annotated[
+        int, typer.Option(help="Greedy picks of the ensemble chosen at the end (0: none).")
+    ] = settings.ENSEMBLE_SIZE,
     stores=None,
     placement=None,
     csv=None,
@@ -92,6 +99,8 @@ def search(
         heartbeat=heartbeat,
         objective=objective,
         warm_start=tuple(warm_start or ()),
+        keep=keep,
+        ensemble_size=ensemble_size,
         **vars(stores),
         **vars(placement),
     )
@@ -187,6 +196,25 @@ def reproduce(
     _write(text, output)
 
 
+@job_command()
+def ensemble(
+    study: Annotated[str, typer.Argument(help="A finished study (a dataset's is its name).")],
+    size: Annotated[
+        int, typer.Option(help="Greedy picks (with replacement).")
+    ] = settings.ENSEMBLE_SIZE,
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+    backend: Backend = None,
+    verbose: Verbose = False,
+) -> None:
+    """Choose again the ensemble of a study's kept trials; register it if it wins."""
+    begin(backend=backend, verbose=verbose)
+    from pipeline import engine, summary
+
+    job = engine.EnsembleJob(study=study, size=size, storage=storage, tracking_uri=tracking_uri)
+    typer.echo(summary.ensemble_text(engine.ensemble(job)))
+
+
 @app.command()
 @user_errors
 @grouped(csv=CSV)
@@ -209,8 +237,10 @@ def export(
         raise UserError(f"--top must be at least 1, got {top}")
     experiment = datasets.dataset_name(dataset, csv)
     chosen = None if all_studies else (study or experiment)
-    runs = tracking.Tracker(settings.tracking_uri(tracking_uri)).trial_runs(experiment, chosen)
+    tracker = tracking.Tracker(settings.tracking_uri(tracking_uri))
+    runs = tracker.trial_runs(experiment, chosen)
     if not runs:
         label = f"study {chosen!r}" if chosen else "any study"
         raise UserError(f"no trial runs of {label} in MLflow experiment {experiment!r}")
-    _write(report.export_text(runs, metric, top, fmt), output)
+    members = tracker.ensemble_members(experiment, chosen) if chosen else {}
+    _write(report.export_text(runs, metric, top, fmt, ensemble=members), output)

@@ -215,6 +215,11 @@ def at_least_one(option: str, value: int) -> None:
         raise UserError(f"{option} must be at least 1, got {value}")
 
 
+def at_least_zero(option: str, value: int) -> None:
+    if value < 0:
+        raise UserError(f"{option} must be at least 0, got {value}")
+
+
 def stores(options: StoreOptions, n_workers: int) -> Stores:
     """The stores a job writes to, both writable, and safe for `n_workers` processes."""
     stores = Stores(

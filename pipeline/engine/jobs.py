@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.datasets import CsvOptions, Spec
-from pipeline.engine.plan import RayOptions
+from pipeline.engine.plan import ENSEMBLE_SIZE, KEEP, RayOptions
 
 SpaceChoice = str | Path | dict | None  # a file, a name in search_spaces/, a mapping (Python)
 
@@ -54,6 +54,8 @@ class SearchJob(StoreOptions, Placement):
     heartbeat: int = 10
     objective: str | None = None  # "accuracy" (or "mae"), or two: "accuracy,params|latency"
     warm_start: tuple[str, ...] = ()  # seed tables, or study:NAME (its best trials)
+    keep: int = KEEP  # the best trials whose bundle is kept (the ensemble's pool)
+    ensemble_size: int = ENSEMBLE_SIZE  # greedy picks of the ensemble; 0: no ensemble
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,16 @@ class TrainJob:
     tracking_uri: str | None = None
     backend: str | None = None
     verbose: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsembleJob:
+    """`pipeline ensemble`: an ensemble chosen again from a finished study's kept trials."""
+
+    study: str
+    size: int = ENSEMBLE_SIZE
+    storage: str | None = None
+    tracking_uri: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,48 +1,77 @@
-"""The models of a study's best trials, kept in MLflow as artifacts of their trial runs,
-written as each trial ends: whoever trained a trial (this process, a worker process, a Ray
-worker on another node), its model outlives it, so a killed driver or a lost worker loses
-nothing, and the next invocation can publish a model that was never published. A trial
-that falls out of the best `keep` loses its artifact, so the disk a study takes stays
-bounded."""
+"""What a study keeps of its trials in MLflow, as artifacts of their trial runs, written
+as each trial ends: whoever trained a trial (this process, a worker process, a Ray worker
+on another node), what it keeps outlives it, so a killed driver or a lost worker loses
+nothing, and the next invocation can publish a model that was never published.
+
+- Every completed trial keeps its predictions (`predictions/predictions.npz`): the
+  validation rows' (out of fold with k-fold validation), which an ensemble is chosen on,
+  and the test rows', for reports.
+- A trial among its study's best `keep` keeps its end-to-end bundle (`model/`: the
+  network and what its features were fitted with, raw input in). A trial that falls out
+  of the best `keep` loses its bundle, so the disk a study takes stays bounded."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from pipeline import tracking
+from pipeline.engine.plan import KEEP
 from pipeline.metrics import ranking_key
 
 log = logging.getLogger("pipeline")
-KEEP = 3  # trials whose model is kept, the best by the one ranking rule
 MODEL_FILE = "model.keras"
+PREDICTIONS_DIR, PREDICTIONS_FILE = "predictions", "predictions.npz"
+BundleWriter = Callable[[Path, Path], Path]  # (model file, folder) -> the bundle's folder
 
 
 class KeptModels:
-    """Keeps the model of each trial that ends among its study's best `keep`."""
+    """Keeps each completed trial's predictions, and the bundle of each trial that ends
+    among its study's best `keep`."""
 
     def __init__(
-        self, tracker: tracking.Tracker, experiment: str, minimize: bool, keep: int = KEEP
+        self,
+        tracker: tracking.Tracker,
+        experiment: str,
+        minimize: bool,
+        keep: int = KEEP,
+        task: str = "",
     ) -> None:
         self.tracker, self.experiment = tracker, experiment
-        self.minimize, self.keep = minimize, keep
+        self.minimize, self.keep, self.task = minimize, keep, task
 
-    def offer(self, study: optuna.Study, trial: optuna.Trial, run_id: str, value, model) -> None:
-        """`trial` has just completed with `value` (still RUNNING in the storage)."""
-        if model is None:
+    def offer(
+        self, study: optuna.Study, trial: optuna.Trial, run_id: str, result, bundle: BundleWriter
+    ) -> None:
+        """`trial` has just completed with `result` (still RUNNING in the storage);
+        `bundle` writes its end-to-end bundle."""
+        if result.model is None:
             return
+        self._keep_predictions(run_id, result)
         done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        best = self.best_numbers(done, extra=(value, trial.number))
+        best = self.best_numbers(done, extra=(result.val_value, trial.number))
         if trial.number not in best:
             return
         with tempfile.TemporaryDirectory() as tmp:
-            model.save(Path(tmp) / MODEL_FILE)
-            self.tracker.log_artifacts(run_id, Path(tmp), tracking.MODEL_DIR)
+            result.model.save(Path(tmp) / MODEL_FILE)
+            folder = bundle(Path(tmp) / MODEL_FILE, Path(tmp) / "bundle")
+            self.tracker.log_artifacts(run_id, folder, tracking.MODEL_DIR)
         self.tracker.set_tags(run_id, {tracking.KEPT_MODEL: "true"})
         self._drop_others(study.study_name, best, {t.number for t in done})
+
+    def _keep_predictions(self, run_id: str, result) -> None:
+        arrays = {"val_true": result.val_true, "val_pred": result.val_pred}
+        arrays |= {"test_true": result.test_true, "test_pred": result.test_pred}
+        arrays = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / PREDICTIONS_FILE
+            np.savez_compressed(file, member=result.member, task=self.task, **arrays)
+            self.tracker.log_artifacts(run_id, Path(tmp), PREDICTIONS_DIR)
 
     def best_numbers(self, done: list, extra=None) -> set[int]:
         """The numbers of the best `keep` of the completed trials `done` (and `extra`:
@@ -52,9 +81,9 @@ class KeptModels:
         return {number for _, number in ranked[: self.keep]}
 
     def _drop_others(self, study: str, best: set[int], done: set[int]) -> None:
-        """Remove the models of the trials `done` (completed, as this worker sees them) no
+        """Remove the bundles of the trials `done` (completed, as this worker sees them) no
         longer among the best. A trial that another worker is finishing now keeps its
-        model: it is not in `done`, and it may well be the best. This worker may not see
+        bundle: it is not in `done`, and it may well be the best. This worker may not see
         it, which can only push the others further down: none of the best is removed."""
         where = f"tags.{tracking.KEPT_MODEL} = 'true'"
         for run in self.tracker.runs(self.experiment, where):
@@ -66,12 +95,29 @@ class KeptModels:
             try:
                 self.tracker.delete_artifacts(run["run_id"], tracking.MODEL_DIR)
                 self.tracker.set_tags(run["run_id"], {tracking.KEPT_MODEL: "false"})
-            except Exception as error:  # a model kept too many wastes disk, nothing more
+            except Exception as error:  # a bundle kept too many wastes disk, nothing more
                 log.warning("the model of trial run %s was not removed: %s", run["run_id"], error)
 
 
 def kept_model(tracker: tracking.Tracker, run_id: str, folder: Path) -> Path | None:
-    """The kept model of a trial run, downloaded into `folder`; None if it has none."""
+    """The kept model of a trial run, downloaded into `folder`: its bundle's folder (or,
+    kept by an older version, its `model.keras` file); None if it has none."""
     if tracker.tags(run_id).get(tracking.KEPT_MODEL) != "true":
         return None
-    return tracker.download_artifacts(run_id, f"{tracking.MODEL_DIR}/{MODEL_FILE}", folder)
+    return tracker.download_artifacts(run_id, tracking.MODEL_DIR, folder)
+
+
+def network_file(kept: Path) -> Path:
+    """The Keras file of what `kept_model` downloaded (a bundle's folder, or the file)."""
+    return kept / MODEL_FILE if kept.is_dir() else kept
+
+
+def kept_predictions(tracker: tracking.Tracker, run_id: str, folder: Path) -> dict | None:
+    """A completed trial's predictions (`val_true`, `val_pred`, `test_true`, `test_pred`,
+    `member`); None if it kept none (a study of an older version)."""
+    try:
+        path = tracker.download_artifacts(run_id, f"{PREDICTIONS_DIR}/{PREDICTIONS_FILE}", folder)
+    except Exception:  # none logged: MLflow raises its own errors for a missing artifact
+        return None
+    with np.load(path) as arrays:
+        return {k: arrays[k] for k in arrays.files}

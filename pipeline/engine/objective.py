@@ -56,7 +56,8 @@ class Objective:
                 self.tracker.fail(run_id, error)
             raise
         if state == tracking.COMPLETE:  # only a trial whose record is written
-            self.kept.offer(trial.study, trial, run_id, result.val_value, result.model)
+            bundle = self._bundle_writer(values, data)
+            self.kept.offer(trial.study, trial, run_id, result, bundle)
         if state == tracking.PRUNED:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
         if len(self.plan.objectives) > 1:
@@ -125,6 +126,28 @@ class Objective:
             return hyperparameters.bind(builder, lambda question, _: params.ask(trial, question))
         return builder
 
+    def _bundle_writer(self, values: dict[str, Any], data: datasets.Dataset):
+        """Writes a trial's end-to-end bundle: its network, with what its features were
+        fitted with (raw input in) and the user's code."""
+        from pipeline import inference  # deferred: after `work` quiets TF
+
+        fitted = self.data.fitted(params.data_options(values))
+        builder = self.plan.builder
+        code, files = (builder.modules, builder.files()) if builder else ((), [])
+
+        def write(model_path, folder):
+            return inference.save_bundle(
+                folder=folder,
+                model_path=model_path,
+                fitted=fitted,
+                task=self.plan.dataset.task,
+                classes=data.class_names,
+                modules=code,
+                files=files,
+            )
+
+        return write
+
     def _remember(self, trial: optuna.Trial, result, values: dict[str, Any]) -> None:
         representation = params.representation(values)
         trial_record.note_result(trial, result, representation, final_metrics(result))
@@ -145,11 +168,20 @@ class DataCache:
     mode, headline), loaded once per process: read from the disk cache, a few kept here."""
 
     def __init__(
-        self, spec: datasets.Spec, default: datasets.Dataset | None = None, loader=None
+        self,
+        spec: datasets.Spec,
+        default: datasets.Dataset | None = None,
+        loader=None,
+        fitter=None,
     ) -> None:
         self.spec, self.default = spec, default  # the seeds' representation, when loaded
         self.others: dict[datasets.DataOptions, datasets.Dataset] = {}
         self.loader = loader or (lambda options: datasets.load_dataset(spec, options))
+        self.fitter = fitter or (lambda options: datasets.fitted_for(spec, options))
+
+    def fitted(self, options: datasets.DataOptions) -> datasets.Fitted:
+        """What the representation's features were fitted with, where its data was read."""
+        return self.fitter(options)
 
     def get(self, options: datasets.DataOptions) -> datasets.Dataset:
         if options == datasets.DataOptions():

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipeline import datasets, report
 from pipeline.engine import studies
+from pipeline.engine.ensemble import Ensemble
 from pipeline.engine.plan import Plan
 
 
@@ -24,6 +25,7 @@ class Outcome:
     model_uri: str | None = None  # the registered best model (models:/NAME/VERSION)
     experiment_id: str | None = None
     plan: Plan | None = None  # what ran: its study's name, its dataset
+    ensemble: Ensemble | None = None  # chosen from the kept trials, registered if it won
 
     @property
     def best_params(self) -> dict[str, Any]:

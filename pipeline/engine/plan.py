@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pipeline import builders, params, seed_tables, spaces, tracking, trial_record
+from pipeline import builders, params, seed_tables, settings, spaces, tracking, trial_record
 from pipeline.datasets import Spec
+
+KEEP, ENSEMBLE_SIZE = settings.KEEP, settings.ENSEMBLE_SIZE
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class Plan:
     parent_params: dict[str, Any] = field(default_factory=dict)
     backend: str = "tensorflow"  # Keras' backend, set in every process before Keras starts
     ray: RayOptions | None = None  # workers placed by Ray; None: local processes
+    keep: int = KEEP  # the best trials whose bundle is kept
+    ensemble_size: int = ENSEMBLE_SIZE  # picks of the ensemble chosen at the end; 0: none
 
     @property
     def kind(self) -> str:

@@ -27,6 +27,8 @@ def search_plan(job: SearchJob) -> Plan:
     spec = datasets.spec_of(job.dataset, job.csv)
     checks.at_least_one("--n-trials", job.n_trials)
     checks.at_least_one("--heartbeat", job.heartbeat)
+    checks.at_least_one("--keep", job.keep)
+    checks.at_least_zero("--ensemble-size", job.ensemble_size)
     timeout = job.timeout
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
@@ -66,6 +68,8 @@ def search_plan(job: SearchJob) -> Plan:
         backend=backend,
         ray=job.ray,
         parent_params=_search_params(job, spec, space, stores.storage),
+        keep=job.keep,
+        ensemble_size=job.ensemble_size,
     )
     studies.make_sampler(plan)  # a bad sampler or pruner fails before the study exists
     studies.make_pruner(plan.pruner, trials.warmup_epochs)

@@ -17,7 +17,6 @@ from pipeline.engine.plan import Plan
 from pipeline.metrics import ranking_key
 
 log = logging.getLogger("pipeline")
-TEXT_EXAMPLES = ("A wonderful, moving film.", "Two hours I will never get back.")
 
 
 def best_kept(
@@ -73,15 +72,16 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
     options = params.data_options(record.representation or {})
     fitted = datasets.fitted_for(plan.dataset, options)
     task = plan.dataset.task
-    code = plan.builder.modules if plan.builder else ()
-    bundle = inference.save_bundle(
-        folder=workdir / "bundle",
-        model_path=path,
-        fitted=fitted,
-        task=task,
-        classes=classes,
-        modules=code,
-    )
+    bundle = path
+    if not (path / inference.SETTINGS).is_file():  # kept by an older version: its network
+        bundle = inference.save_bundle(
+            folder=workdir / "bundle",
+            model_path=kept.network_file(path),
+            fitted=fitted,
+            task=task,
+            classes=classes,
+            modules=plan.builder.modules if plan.builder else (),
+        )
     from pipeline.tracking import models  # deferred: MLflow's model API costs seconds to import
 
     value = (metrics.val_metric(task), about["value"], minimize)
@@ -108,5 +108,5 @@ def example_input(fitted: datasets.Fitted) -> pd.DataFrame | np.ndarray:
     if fitted.example is not None:
         return fitted.example
     if fitted.text is not None:
-        return pd.DataFrame({inference.TEXT_COLUMN: list(TEXT_EXAMPLES)})
+        return pd.DataFrame({inference.TEXT_COLUMN: list(inference.TEXT_EXAMPLES)})
     return fitted.table.example()

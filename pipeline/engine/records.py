@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from pipeline import plots, report, tracking, trial_record
+from pipeline import inference, plots, report, tracking, trial_record
 from pipeline.engine import studies
 
 log = logging.getLogger("pipeline")
@@ -174,7 +174,8 @@ def record_parent(
     _best_so_far(study, folder / "best_so_far.png", minimize)
     (folder / "top_trials.md").write_text(report.to_text(table) + "\n")
     if best is not None:  # the best kept model (`publish.best_kept`)
-        shutil.copy(best[0], folder / "best_model.keras")
+        network = best[0] / inference.MODEL if best[0].is_dir() else best[0]  # in its bundle
+        shutil.copy(network, folder / "best_model.keras")
     tracker.log_artifacts(parent_id, folder)
 
 

@@ -9,8 +9,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import datasets, report, stopping, tracking
-from pipeline.engine import executors, lifecycle, studies, trials, workers
+from pipeline import datasets, report, stopping, tracking, trial_record
+from pipeline.engine import ensemble, executors, lifecycle, studies, trials, workers
 from pipeline.engine.outcome import Outcome
 from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.publish import best_kept, publish_best
@@ -45,6 +45,7 @@ def _run(plan: Plan, executor) -> Outcome:
         log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
         with tempfile.TemporaryDirectory() as folder:  # one a killed invocation left unpublished
             uri = _publish(plan, study, tracker, data, Path(folder), parent_id=None)
+        chosen = _ensemble(plan, study, tracker, parent_id=None, again=False)
         table = report.trials_frame(study, top=10)
         return Outcome(
             study=study,
@@ -54,6 +55,7 @@ def _run(plan: Plan, executor) -> Outcome:
             data=data,
             model_uri=uri,
             experiment_id=experiment_id,
+            ensemble=chosen,
         )
     _stop_if_asked(plan, study)
     before = len(study.trials)
@@ -107,8 +109,33 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
     table = report.trials_frame(study, top=10)
     with tempfile.TemporaryDirectory() as folder:
         uri = _publish(plan, study, tracker, data, Path(folder), parent_id=parent_id, table=table)
+    chosen = _ensemble(plan, study, tracker, parent_id=parent_id, again=True)
     return Outcome(
-        study=study, parent_run_id=parent_id, ran=0, table=table, data=data, model_uri=uri
+        study=study,
+        parent_run_id=parent_id,
+        ran=0,
+        table=table,
+        data=data,
+        model_uri=uri,
+        ensemble=chosen,
+    )
+
+
+def _ensemble(plan: Plan, study, tracker, parent_id, again: bool):
+    """The ensemble of the study's kept trials, chosen after its trials: again after new
+    trials (`again`), else only if none was chosen yet (a search killed before it). A
+    seed table's rows, a stopped search and `--ensemble-size 0` choose none."""
+    if plan.kind != "search" or plan.ensemble_size < 1 or stopping.requested():
+        return None
+    known = trial_record.ensemble_of(study)
+    if known is not None and not again:
+        return ensemble.from_record(known)
+    return ensemble.build(
+        study,
+        tracker,
+        experiment=plan.dataset.name,
+        size=plan.ensemble_size,
+        parent_id=parent_id,
     )
 
 

@@ -102,6 +102,15 @@ def best_trials_of(storage_url: str, name: str, count: int) -> list[optuna.trial
     return sorted(done, key=lambda t: sign * t.values[0])[:count]
 
 
+def load_existing(storage_url: str, name: str) -> optuna.Study:
+    """Study `name` as it is in the storage; a UserError when there is none (nothing is
+    created)."""
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    except KeyError:
+        raise UserError(f"no study {name!r} in {settings.mask(storage_url)}") from None
+
+
 def make_sampler(plan: Plan, done: int = 0, worker: int = 0) -> optuna.samplers.BaseSampler:
     """The plan's sampler, seeded apart per resume (`done` trials so far) and per worker."""
     trials = plan.trials

@@ -34,18 +34,22 @@ def work(
     data: datasets.Dataset | None = None,
     tracker: tracking.Tracker | None = None,
     loader: Callable | None = None,
+    fitter: Callable | None = None,
     tags: dict[str, str] | None = None,
 ) -> None:
     """Run trials until this slot's quota or the study's `n_trials` is reached (`data`,
     `tracker`: the invocation's own, in its process; a worker process makes its own).
-    `loader`: where a representation comes from (a Ray worker's: the object store);
+    `loader`: where a representation comes from (a Ray worker's: the object store), and
+    `fitter` what its features were fitted with (a Ray worker's: the driver's node);
     `tags`: what its trial runs add (a Ray worker's node and host)."""
     # a parent that handed trials to workers has not started its backend yet
     backends.start(plan.backend, quiet=not plan.verbose)
 
-    cache = DataCache(plan.dataset, data, loader)
+    cache = DataCache(plan.dataset, data, loader, fitter)
     tracker = tracker or tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
-    keeper = KeptModels(tracker, plan.dataset.name, minimizes(plan))
+    keeper = KeptModels(
+        tracker, plan.dataset.name, minimizes(plan), keep=plan.keep, task=plan.dataset.task
+    )
     objective = Objective(plan, cache, tracker, slot, keeper, device=backends.devices(), where=tags)
     rules = StopRules(plan.n_trials, slot.quota)
     callbacks: list[Any] = [rules] if progress is None else [rules, lambda *_: progress()]

@@ -158,6 +158,11 @@ class Tracker:
         repository = get_artifact_repository(run.info.artifact_uri)
         self._call(repository.delete_artifacts, path)
 
+    def experiment_of(self, run_id: str) -> str:
+        """The name of the experiment a run belongs to."""
+        run = self._call(self.client.get_run, run_id)
+        return self._call(self.client.get_experiment, run.info.experiment_id).name
+
     def tags(self, run_id: str) -> dict[str, str]:
         return dict(self._call(self.client.get_run, run_id).data.tags)
 
@@ -206,6 +211,19 @@ class Tracker:
         runs = self._study_runs(experiment, study, running)
         return [r for r in runs if names.TRIAL_NUMBER not in r["tags"] and names.KIND in r["tags"]]
 
+    def ensemble_members(self, experiment: str, study: str) -> dict[int, int]:
+        """The members of `study`'s latest logged ensemble: trial number -> picks (none
+        when no ensemble was logged)."""
+        kind = f"tags.{names.KIND} = '{names.ENSEMBLE}'"
+        where = f"{kind} and attributes.status = '{names.FINISHED}'"
+        runs = [r for r in self.runs(experiment, where) if r["tags"].get(names.STUDY) == study]
+        if not runs:
+            return {}
+        latest = max(runs, key=lambda r: r["start_time"] or 0)
+        listed = latest["tags"].get(names.ENSEMBLE_MEMBERS, "")
+        pairs = (item.split(":") for item in listed.split(",") if item)
+        return {int(trial): int(picks) for trial, picks in pairs}
+
     def _study_runs(self, experiment: str, study: str | None, running: bool) -> list[dict]:
         where = [f"attributes.status = '{names.RUNNING}'"] if running else []
         literal = None if study is None else _literal(study)
@@ -236,6 +254,7 @@ class Tracker:
                     "params": dict(r.data.params),
                     "metrics": dict(r.data.metrics),
                     "tags": dict(r.data.tags),
+                    "start_time": r.info.start_time,
                 }
                 for r in page
             ]

@@ -35,9 +35,9 @@ class BundleModel(mlflow.pyfunc.PythonModel):
     feature columns) in, labels and probabilities (or values) out."""
 
     def load_context(self, context) -> None:
-        from pipeline.inference import Predictor
+        from pipeline import inference
 
-        self.predictor = Predictor(Path(context.artifacts["bundle"]))
+        self.predictor = inference.load(Path(context.artifacts["bundle"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.predictor.predict(model_input)
@@ -52,21 +52,23 @@ def log_model(
     tracking_uri: str,
     run_id: str,
     bundle: Path,
-    example: pd.DataFrame,
+    example: pd.DataFrame | None,
     study: str,
     value: tuple[str, float, bool],
     requirements: tuple[str, ...] = (),
     code: list[Path] | tuple[Path, ...] = (),
 ) -> str | None:
-    """Log the bundle as a pyfunc model on `run_id` and register it; the new version takes
-    the champion alias when its validation value beats the champion's. `requirements`:
+    """Log the bundle (one network's, or an ensemble's) as a pyfunc model on `run_id` and
+    register it; the new version takes the champion alias when its validation value beats
+    the champion's. `example`: two raw inputs (None: the bundle's own). `requirements`:
     pip requirements beyond the usual (the plugin that brought the dataset). `code`: the
     user's builder files, shipped with the model (MLflow's `code_paths`). Returns the
     model URI (`models:/NAME/VERSION`), or None where the store has no model registry."""
-    from pipeline.inference import Predictor
+    from pipeline import inference
 
     mlflow.set_tracking_uri(tracking_uri)
-    predictor = Predictor(bundle)
+    predictor = inference.load(bundle)
+    example = predictor.example() if example is None else example
     try:
         output = predictor.predict(example)
     except ImportError:  # raw text needs TensorFlow, absent here: log the model anyway
@@ -158,7 +160,8 @@ def load_model(tracking_uri: str, uri: str):
 
 
 def load_keras_model(tracking_uri: str, uri: str):
-    """The Keras network inside the logged model at `uri` (the bundle's, loaded once)."""
+    """The Keras network inside the logged model at `uri` (the bundle's, loaded once; an
+    ensemble's: its member with the largest weight)."""
     return load_model(tracking_uri, uri).unwrap_python_model().predictor.model
 
 

@@ -236,7 +236,7 @@ def _work(plan, slot, server, cpus: float) -> None:
     }
     studies.quiet_optuna(plan.verbose)
     study = studies.open_study(plan, worker=slot.index)
-    trials.work(study, plan, slot, loader=_loader(server), tags=where)
+    trials.work(study, plan, slot, loader=_loader(server), fitter=_fitter(server), tags=where)
 
 
 def _loader(server) -> Callable:
@@ -244,6 +244,13 @@ def _loader(server) -> Callable:
         return ray.get(ray.get(server.load.remote(options)))
 
     return load
+
+
+def _fitter(server) -> Callable:
+    def fitted(options):
+        return ray.get(server.fitted.remote(options))
+
+    return fitted
 
 
 # --- the data -----------------------------------------------------------------------------
@@ -264,6 +271,12 @@ class DataServer:
 
             self.refs[options] = ray.put(datasets.load_dataset(self.spec, options))
         return self.refs[options]
+
+    def fitted(self, options):
+        """What the representation's features were fitted with (a kept trial's bundle)."""
+        from pipeline import datasets
+
+        return datasets.fitted_for(self.spec, options)
 
 
 def _data_server(plan, data):
