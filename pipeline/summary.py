@@ -174,7 +174,8 @@ def ensemble_text(ensemble) -> str:
     """The best trial and the ensemble chosen from the kept trials, side by side
     (`ensemble`: the engine's `Ensemble`), and whether the ensemble was registered."""
     metric, test = ensemble.metric, ensemble.metric.replace("val_", "test_", 1)
-    members = ", ".join(f"{trial}×{picks}" for trial, picks in ensemble.members.items())
+    listed = [f"{trial}×{picks}" for trial, picks in ensemble.members.items()]
+    members = ", ".join(listed[:6]) + (f", +{len(listed) - 6} more" if len(listed) > 6 else "")
     rows = [
         {
             "model": f"best trial {ensemble.best_trial}",
@@ -195,8 +196,8 @@ def ensemble_text(ensemble) -> str:
     ]
     lines = [
         f"Ensemble of the {ensemble.candidates} kept trials ({ensemble.size} greedy picks). "
-        f"Held out: each half of the validation rows scored by what the other half chose "
-        "(the best trial, or the ensemble's weights).",
+        "Held out: each half of the",
+        "validation rows scored by what the other half chose (the best trial, or the weights).",
         pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"),
     ]
     if ensemble.model_uri:

@@ -64,12 +64,14 @@ def space_file(tmp_path: Path, raw: dict = TINY_SPACE) -> Path:
 
 
 def runs_of(uri: str, experiment: str) -> tuple[list, list]:
+    """The experiment's parent runs, and its trial runs (their children)."""
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
+    trials = [r for r in children if "trial_number" in r.data.tags]  # not an ensemble's run
+    return parents, trials
 
 
 def artifacts(client: MlflowClient, run_id: str) -> set[str]:

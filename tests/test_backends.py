@@ -118,7 +118,7 @@ app()
     assert "reading raw text needs TensorFlow" in done.stderr
     client = MlflowClient(tracking_uri=stores["tracking"])
     runs = client.search_runs([client.get_experiment_by_name("imdb").experiment_id])
-    trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    trials = [r for r in runs if "trial_number" in r.data.tags]
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(trials) == 2 and len(parents) == 1
     assert {r.data.tags["backend"] for r in runs} == {backend}

@@ -108,7 +108,7 @@ def texts(tmp_path, monkeypatch) -> str:
 def trial_runs(tracking: str, experiment: str) -> list:
     client = MlflowClient(tracking_uri=tracking)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    return [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return [r for r in runs if "trial_number" in r.data.tags]
 
 
 @pytest.mark.slow

@@ -201,7 +201,7 @@ def test_hp_asks_the_optuna_trial_under_the_users_names():
 def trial_params_in_mlflow(tracking: str, experiment: str) -> list[dict]:
     client = MlflowClient(tracking_uri=tracking)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    return [r.data.params for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return [r.data.params for r in runs if "trial_number" in r.data.tags]
 
 
 @pytest.mark.slow

@@ -8,14 +8,17 @@ import os
 import signal
 import time
 
+import mlflow
 import optuna
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 import pipeline
-from pipeline import engine, trial_record
+from pipeline import engine, tracking, trial_record
 from pipeline.cli import app
+from pipeline.engine import ensembling
 from pipeline.engine.plan import RayOptions
 from tests.conftest import (
     TINY_SPACE,
@@ -64,6 +67,15 @@ def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, s
     assert outcome.model_uri == "models:/imdb/1"
     assert not ray.is_initialized()  # the private Ray stopped with the search
     check_best_everywhere(outcome.study, stores)
+    # the Ray workers kept every trial's predictions and bundle (the best 20): an
+    # ensemble chosen from them reads raw text, its members' features fitted on the driver
+    assert outcome.ensemble is not None and outcome.ensemble.candidates == 6
+    tracker = tracking.Tracker(stores["tracking"])
+    chosen = ensembling.register(outcome.ensemble, outcome.study, tracker, experiment="imdb")
+    predicted = mlflow.pyfunc.load_model(chosen.model_uri).predict(
+        pd.DataFrame({"text": ["a good film", "a bad film"]})
+    )
+    assert len(predicted) == 2 and set(predicted["label"]) <= {"negative", "positive"}
 
 
 def test_a_sigkilled_ray_worker_trial_is_retried_and_nothing_is_left_running(

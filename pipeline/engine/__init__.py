@@ -11,9 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import settings, tracking, trial_record
-from pipeline.engine import ensemble as ensembling
-from pipeline.engine import planner, prediction_run, reproduction, runner, studies, train_run
-from pipeline.engine.ensemble import Ensemble
+from pipeline.engine import (
+    ensembling,
+    planner,
+    prediction_run,
+    reproduction,
+    runner,
+    studies,
+    train_run,
+)
+from pipeline.engine.ensembling import Ensemble
 from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
 from pipeline.engine.jobs import (
     EnsembleJob,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline import datasets, report
 from pipeline.engine import studies
-from pipeline.engine.ensemble import Ensemble
+from pipeline.engine.ensembling import Ensemble
 from pipeline.engine.plan import Plan
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline import datasets, report, stopping, tracking, trial_record
-from pipeline.engine import ensemble, executors, lifecycle, studies, trials, workers
+from pipeline.engine import ensembling, executors, lifecycle, studies, trials, workers
 from pipeline.engine.outcome import Outcome
 from pipeline.engine.plan import Plan, WorkerSlot
 from pipeline.engine.publish import best_kept, publish_best
@@ -129,8 +129,8 @@ def _ensemble(plan: Plan, study, tracker, parent_id, again: bool):
         return None
     known = trial_record.ensemble_of(study)
     if known is not None and not again:
-        return ensemble.from_record(known)
-    return ensemble.build(
+        return ensembling.from_record(known)
+    return ensembling.build(
         study,
         tracker,
         experiment=plan.dataset.name,

@@ -90,6 +90,15 @@ def build(
     return chosen
 
 
+def register(
+    chosen: Ensemble, study: optuna.Study, tracker: tracking.Tracker, *, experiment: str
+) -> Ensemble:
+    """Log and register `chosen` (of `study`'s kept trials) whether or not it won."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pool = _candidates(study, tracker, experiment, Path(tmp))
+        return _register(chosen, pool, tracker, study, None, Path(tmp), experiment)
+
+
 @dataclass
 class _Candidate:
     trial: int
