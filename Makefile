@@ -34,7 +34,7 @@ SEARCH_ARGS := --n-trials $(N_TRIALS) --timeout $(TIMEOUT) --workers $(WORKERS) 
 	$(if $(STUDY),--study $(STUDY)) $(if $(SPACE),--space $(SPACE)) $(if $(RAY),--ray $(RAY))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-model bench-custom bench-gru bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster docs screenshots clean
+.PHONY: help install test test-fast fuzz lint format search train reproduce export datasets ui serve dashboard bench bench-speed bench-search bench-ensemble bench-model bench-custom bench-gru bench-gpu bench-gpu-cpu gpu-kit soak wheel cluster docs screenshots clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -124,7 +124,10 @@ wheel: $(STAMP) ## The project as a wheel in dist/, what a cluster node installs
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-model bench-custom bench-gru ## The benchmarks below (~80 min on 2 cores)
+bench: bench-speed bench-search bench-ensemble bench-model bench-custom bench-gru ## The benchmarks below (~80 min on 2 cores)
+
+bench-ensemble: $(STAMP) ## Ensembles against the best trial, 3 seeds of each default search (~25 min; BENCH_WIDE=1 adds the wide spaces, ~60 min more): bench/results/ensembles.md
+	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/ensemble_quality.py
 
 bench-gru: $(STAMP) ## Your own GRU (examples/imdb_gru.py) for one epoch on each Keras backend (~6 min): bench/results/gru_backends.md
 	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/gru_backends.py
