@@ -104,14 +104,14 @@ export: $(STAMP) ## Best trials as markdown: make export DATASET=imdb [STUDY=..]
 	$(BIN)/pipeline export $(DATASET) $(if $(STUDY),--study $(STUDY)) --top $(TOP) \
 		$(if $(OUTPUT),--output $(OUTPUT))
 
-ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:$(PORT)
+ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:5000 (PORT=5000)
 	$(BIN)/pipeline ui --port $(PORT)
 
 serve: $(STAMP) ## Serve a registered champion: make serve MODEL=imdb SERVE_PORT=5001
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m models:/$(MODEL)@champion \
 		--env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
-dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:$(DASHBOARD_PORT)
+dashboard: $(STAMP) ## Open optuna-dashboard on http://127.0.0.1:8080 (DASHBOARD_PORT=8080)
 	$(BIN)/pipeline dashboard --port $(DASHBOARD_PORT)
 
 cluster: $(STAMP) $(RAY_STAMP) ## A three-host Ray rehearsal in network namespaces, a node killed mid-study (root, ~4 min): bench/results/cluster.md
@@ -143,10 +143,10 @@ bench-custom: $(STAMP) ## Your own model: a Conv1D (examples/imdb_cnn.py) vs the
 bench-model: $(STAMP) ## The registered model on raw IMDB reviews (~3 min): bench/results/model_serving.md
 	$(BIN)/python bench/model_serving.py
 
-gpu-kit: $(STAMP) ## What a call to the lent GPU machine carries: py3.12 wheels and IMDB's cache, in .gpu-kit/ (must fit 64 MiB)
+gpu-kit: $(STAMP) ## What a GPU machine without network access needs: py3.12 wheels and IMDB's cache, in .gpu-kit/ (must fit 64 MiB)
 	$(BIN)/python bench/gpu_kit.py
 
-bench-gpu: ## On the lent GPU machine (its python3, no .venv): the kit's wheels, then JAX/PyTorch searches: $$OUT/gpu.md
+bench-gpu: ## On a GPU machine (its python3, no .venv): the kit's wheels, then JAX/PyTorch searches: gpu.md in OUT
 	python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu-kit/wheels/*.whl
 	PYTHONPATH=/tmp/site:$(CURDIR) PIPELINE_DATA_DIR=$(CURDIR)/.gpu-kit/data python3 bench/gpu.py --out $${OUT:-bench/results}
 

@@ -423,6 +423,14 @@ print(json.dumps({
         f"{r.data.tags.get('ray_node_ip', '?')}|{r.data.tags.get('ray_node', '?')[:8]}"
         for r in children)),
     "best": study.best_value,
+    "ensemble": study.user_attrs.get("ensemble"),
+    "complete_runs": sum(1 for r in children if r.data.tags.get("trial_state") == "COMPLETE"),
+    "with_predictions": sum(
+        1 for r in children if r.data.tags.get("trial_state") == "COMPLETE"
+        and "predictions" in {a.path for a in client.list_artifacts(r.info.run_id)}),
+    "member_ips": sorted({r.data.tags.get("ray_node_ip", "?") for r in children
+        if str(r.data.tags.get("trial_number")) in
+        (study.user_attrs.get("ensemble") or {}).get("members", {})}),
 }))
 """
 
@@ -448,6 +456,11 @@ def write_report(result: dict, database: Database, tracking: str) -> dict:
         "a node without the token was refused": result["refusal"].startswith("exit"),
         "the node loss was seen and replaced": bool(lost),
         "the storage password is not in Ray's logs": result["password_in_ray_logs"] == 0,
+        "every completed trial's predictions reached the tracking server": s["complete_runs"]
+        == s["with_predictions"]
+        > 0,
+        "an ensemble was chosen from the kept trials": bool(s["ensemble"])
+        and s["ensemble"]["candidates"] >= 2,
     }
     per_host = Counter()
     for key, count in s["by_ip"].items():
@@ -485,6 +498,7 @@ def write_report(result: dict, database: Database, tracking: str) -> dict:
         *[f"- driver: `{line.strip()}`" for line in lost],
         f"- The storage password found {result['password_in_ray_logs']} times in Ray's logs.",
         f"- Best val_accuracy: {s['best']:.4f}.",
+        *_ensemble_lines(s),
         "",
         "## Trials and runs",
         "",
@@ -511,6 +525,21 @@ def write_report(result: dict, database: Database, tracking: str) -> dict:
     text = "\n".join(lines) + "\n"
     (ROOT / "bench" / "results" / "cluster.md").write_text(text)
     return {"text": text, "ok": all(checks.values())}
+
+
+def _ensemble_lines(s: dict) -> list[str]:
+    ens = s["ensemble"]
+    if not ens:
+        return ["- No ensemble was chosen."]
+    name_of = {address: name for name, address in HOSTS.items()}
+    hosts = ", ".join(name_of.get(ip, ip) for ip in s["member_ips"])
+    return [
+        f"- Ensemble of {len(ens['members'])} of the {ens['candidates']} kept trials "
+        f"(members trained on hosts {hosts}): held-out val_accuracy {ens['held_out']:.4f} "
+        f"against the best trial's {ens['best_held_out']:.4f}; test_accuracy "
+        f"{ens['test']:.4f} against {ens['best_test']:.4f}; "
+        + (f"registered as {ens['model_uri']}." if ens.get("model_uri") else "not registered.")
+    ]
 
 
 if __name__ == "__main__":

@@ -44,14 +44,20 @@ def main() -> None:
     plans = [(d, "default", s, []) for d in DEFAULT if d in only for s in SEEDS]
     if os.environ.get("BENCH_WIDE"):
         plans += [(d, "wide", 0, extra) for d, extra in WIDE.items() if d in only]
+    # BENCH_WORK=DIR resumes: a study measured already is read from DIR/rows.json
+    done_file = work / "rows.json"
+    done = json.loads(done_file.read_text()) if done_file.exists() else {}
     rows = []
     for dataset, label, seed, extra in plans:
         study = f"{dataset}-{label}-{seed}"
         print(f"search {study}", flush=True)
-        args = ["search", dataset, "--seed", str(seed), "--study", study, "--workers", "2"]
-        wall = run([*args, "--timeout", "3600", *extra], env, work)
-        again = run(["ensemble", study], env, work)
-        rows.append(describe(dataset, label, seed, study, env, wall, again))
+        if study not in done:
+            args = ["search", dataset, "--seed", str(seed), "--study", study, "--workers", "2"]
+            wall = run([*args, "--timeout", "3600", *extra], env, work)
+            again = run(["ensemble", study], env, work)
+            done[study] = describe(dataset, label, seed, study, env, wall, again)
+            done_file.write_text(json.dumps(done, indent=1))
+        rows.append(done[study])
     speed = predict_speed(work, env, rows) if "imdb" in only else {}
     out = {"rows": rows, "predict": speed, "machine": machine()}
     RESULTS.mkdir(parents=True, exist_ok=True)

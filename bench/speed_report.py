@@ -44,7 +44,7 @@ def render(out: dict, profile_text: str) -> str:
     return (
         "\n".join(
             [
-                "# Benchmark: issue #16's targets",
+                "# Benchmark: speed and memory targets",
                 "",
                 f"Machine: {out['machine']}, Python {out['python']}, GPUs visible: {gpus}; bench "
                 f"wall time {out['bench_wall_s'] / 60:.1f} min. Seed recipe: one process per "
