@@ -57,8 +57,10 @@ class KeptModels:
         best = self.best_numbers(done, extra=(result.val_value, trial.number))
         if trial.number not in best:
             return
+        from pipeline.models import for_inference  # deferred: Keras, once the worker started
+
         with tempfile.TemporaryDirectory() as tmp:
-            result.model.save(Path(tmp) / MODEL_FILE)
+            for_inference(result.model).save(Path(tmp) / MODEL_FILE)
             folder = bundle(Path(tmp) / MODEL_FILE, Path(tmp) / "bundle")
             self.tracker.log_artifacts(run_id, folder, tracking.MODEL_DIR)
         self.tracker.set_tags(run_id, {tracking.KEPT_MODEL: "true"})
