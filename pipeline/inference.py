@@ -99,7 +99,7 @@ class Predictor:
         )  # inference only
         self._layer = None
 
-        self.key = _features_key(folder, settings)
+        self.key = _features_key(settings, self.arrays)
 
     def predict(self, inputs) -> pd.DataFrame:
         """Labels and their probability (classification) or predicted values (regression)."""
@@ -127,22 +127,32 @@ class Predictor:
 
     def features(self, inputs):
         """Raw input as the network's features, fitted on the training split."""
+        return self.finish(self.shared(inputs))
+
+    def shared(self, inputs):
+        """The part of reading raw input that bundles with the same `key` share: arrays
+        reshaped, a table encoded, texts tokenized into token ids or bags of words."""
         if self.array is not None:
             rows = np.asarray(inputs, dtype=self.array["dtype"])
             return rows.reshape(-1, *self.array["shape"])
         if self.text is None:
             frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
             return self.table.transform(frame)
-        return self._vectorize(texts_of(inputs))
-
-    def _vectorize(self, texts: list[str]):
         from pipeline.datasets import text
 
-        texts = text.replace_all(texts, self.replacements)  # as the training texts were
+        texts = text.replace_all(texts_of(inputs), self.replacements)  # as in training
         if self.text.output_mode == "encoder":
             return text.encode(self.text.encoder, texts)[0]
-        matrix = text.transform_with(self._vectorizer(), texts, self.text.output_mode)
-        return text.apply_weights(matrix, self.text.output_mode, self.arrays.get("weights"))
+        return text.transform_with(self._vectorizer(), texts, self.text.output_mode)
+
+    def finish(self, shared):
+        """`shared` as this network's features: bags of words with its own term weights
+        (naive Bayes ratios, idf), else as they are."""
+        if self.text is None or self.text.output_mode in ("int", "encoder"):
+            return shared
+        from pipeline.datasets import text
+
+        return text.apply_weights(shared, self.text.output_mode, self.arrays.get("weights"))
 
     def _vectorizer(self):
         if self._layer is None:
@@ -181,15 +191,22 @@ def output_form(n: int, task: str, classes: tuple) -> pd.DataFrame:
     return frame
 
 
-def _features_key(folder: Path, settings: dict) -> str:
-    """Equal for two bundles that read raw input into the same features (the same text
-    settings and vocabulary, or the same table encoding): an ensemble's members that share
-    it share one vectorization."""
+def _features_key(settings: dict, arrays: dict) -> str:
+    """Equal for two bundles whose raw input is read alike up to their own term weights
+    (`Predictor.shared`): the same replacements, the same tokenization of the same
+    vocabulary (multi-hot for both `multi_hot` and `nb`, counts for `tf_idf`), or the same
+    table encoding. An ensemble's members that share it tokenize each text once."""
+    text = dict(settings.get("text") or {})
+    if text.get("output_mode") in LAYER_MODES:
+        text["output_mode"] = LAYER_MODES[text["output_mode"]]
     digest = hashlib.sha256()
-    for name in ("text", "table", "replacements", "array"):
-        digest.update(json.dumps(settings.get(name), sort_keys=True).encode())
-    digest.update((folder / ARRAYS).read_bytes())
+    for part in (text, settings.get("table"), settings.get("replacements"), settings.get("array")):
+        digest.update(json.dumps(part, sort_keys=True).encode())
+    digest.update(np.asarray(arrays.get("vocabulary", ())).tobytes())
     return digest.hexdigest()
+
+
+LAYER_MODES = {"nb": "multi_hot", "tf_idf": "count"}  # TextVectorization's output for each
 
 
 # --- ensembles ----------------------------------------------------------------------------
@@ -239,8 +256,9 @@ class EnsemblePredictor:
         total = 0.0
         for member, weight in zip(self.members, self.weights, strict=True):
             if member.key not in features:
-                features[member.key] = member.features(inputs)
-            total = total + weight * member.scores(features[member.key]).astype(np.float64)
+                features[member.key] = member.shared(inputs)
+            scores = member.scores(member.finish(features[member.key]))
+            total = total + weight * scores.astype(np.float64)
         return predictions_frame(total / sum(self.weights), self.task, self.classes)
 
     def output_form(self, n: int) -> pd.DataFrame:
