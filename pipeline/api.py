@@ -52,7 +52,8 @@ def search(
 
     Returns the outcome: `.best_model()` (the registered best Keras model), `.best_params`,
     `.trials` (a frame, best first), `.summary`, `.study` (Optuna's), `.parent_run_id`,
-    `.model_uri`."""
+    `.model_uri`, `.ensemble` (the ensemble of the kept trials: members, figures, and its
+    model URI when it won)."""
     from pipeline import datasets, engine, tracking
     from pipeline.errors import UserError
 

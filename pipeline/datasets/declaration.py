@@ -20,7 +20,24 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")  # names never clash with folder:PATH or c
 @dataclass(frozen=True)
 class Declaration:
     """One dataset. Give `texts` (a text dataset) or `table` (rows of feature values), as
-    module-level functions: worker processes and cluster nodes import them by name."""
+    module-level functions: worker processes and cluster nodes import them by name.
+
+    `texts(location, options)` is called with:
+
+    - `location`: a `pathlib.Path`, where `source` put the data on this machine: the
+      archive file in `PIPELINE_DATA_DIR` (or that folder, when it holds the archive
+      unpacked), the bundled file, or the generated one;
+    - `options`: a `pipeline.datasets.DataOptions`, the representation a trial asks for
+      (`options.text`: max_tokens, ngrams, output_mode; `options.with_title`). Only the
+      fields named in `options=` change what `texts` should read; the vectorization
+      itself is done for you.
+
+    It returns `{"train": (texts, labels), "val": ..., "test": ...}`, each a list of raw
+    strings and a NumPy array of labels (class indices); `pipeline.datasets.splits` has
+    seeded helpers to split them.
+
+    `table(location)` returns a `pipeline.datasets.tabular.Table` of the raw rows, split,
+    encoded and fitted as `csv:` tables are."""
 
     name: str
     task: str  # "binary" | "multiclass" | "regression"
