@@ -57,7 +57,7 @@ def save_bundle(
         )
         if value is not None
     }
-    np.savez(folder / ARRAYS, **arrays)
+    np.savez_compressed(folder / ARRAYS, **arrays)  # a vocabulary of bigrams: 28.8 MB -> 1.8 MB
     return folder
 
 
