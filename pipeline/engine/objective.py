@@ -131,19 +131,17 @@ class Objective:
         fitted with (raw input in) and the user's code."""
         from pipeline import inference  # deferred: after `work` quiets TF
 
-        fitted = self.data.fitted(params.data_options(values))
-        builder = self.plan.builder
-        code, files = (builder.modules, builder.files()) if builder else ((), [])
-
-        def write(model_path, folder):
+        def write(model_path, folder):  # only for a trial among the best K: the fitted
+            # features (a call to the driver's data server on Ray) are fetched then
+            builder = self.plan.builder
             return inference.save_bundle(
                 folder=folder,
                 model_path=model_path,
-                fitted=fitted,
+                fitted=self.data.fitted(params.data_options(values)),
                 task=self.plan.dataset.task,
                 classes=data.class_names,
-                modules=code,
-                files=files,
+                modules=builder.modules if builder else (),
+                files=builder.files() if builder else (),
             )
 
         return write
