@@ -61,9 +61,13 @@ class SeedTable:
     space: spaces.Space | None = None  # `space: FILE`: rows are its configurations
 
 
-def table_path(name_or_path: str, folder: Path) -> Path:
+def table_path(name_or_path: str) -> Path:
+    """A table file, or the name of one in the search spaces' `tables/` (the user's own
+    `search_spaces/tables/` first, then the shipped tables)."""
     path = Path(name_or_path)
-    return path if path.suffix in (".yaml", ".yml") else folder / f"{name_or_path}.yaml"
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return settings.find_space_file(f"tables/{name_or_path}.yaml")
 
 
 def load(path: Path, task_of) -> SeedTable:
@@ -119,8 +123,11 @@ def _space(path: Path, name: Any, task: str) -> spaces.Space | None:
         return None
     if not isinstance(name, str):
         raise UserError(f"{path}: space: expected a space file, got {name!r}")
-    folder = settings.search_spaces_dir()
-    candidates = [path.parent / name, folder / name, spaces.space_path(name, folder)]
+    candidates = [
+        path.parent / name,
+        settings.find_space_file(name),
+        spaces.space_path(name, settings.find_space_file),
+    ]
     found = next((c for c in candidates if c.is_file()), candidates[0])
     if not found.is_file():
         raise UserError(f"{path}: space: {name} not found (beside the table or in search_spaces/)")

@@ -13,7 +13,6 @@ DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 # What a search keeps and chooses at its end: the end-to-end models of its best KEEP
 # trials, and an ensemble of ENSEMBLE_SIZE greedy picks among them
 KEEP, ENSEMBLE_SIZE = 20, 25
-_PROJECT_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 
 
 def data_dir() -> Path:
@@ -32,10 +31,20 @@ def data_dir() -> Path:
     return path
 
 
-def search_spaces_dir() -> Path:
-    """`search_spaces/` of the working directory, else the one beside the package."""
-    local = Path("search_spaces")
-    return local if local.is_dir() else _PROJECT_SPACES
+def find_space_file(relative: str) -> Path:
+    """A file of the search spaces (`imdb.yaml`, `tables/blog-imdb.yaml`): the user's own in
+    `search_spaces/` of the working directory, else the one shipped with the package. The
+    shipped path is returned when neither exists, for the error to name."""
+    local = Path("search_spaces") / relative
+    return local if local.is_file() else packaged_spaces() / relative
+
+
+def packaged_spaces() -> Path:
+    """The default spaces and seed tables: package data of `pipeline`, in its
+    `search_spaces/` (in a checkout, a link to the top-level folder)."""
+    from importlib.resources import files
+
+    return Path(str(files("pipeline") / "search_spaces"))
 
 
 def tracking_uri(override: str | None = None) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import datasets
+from pipeline import datasets, seed_tables, settings
 from pipeline.datasets import builtin, registry, tabular
 from pipeline.datasets.builtin import boston_housing
 from pipeline.engine import checks
@@ -118,18 +118,27 @@ def test_a_declaration_is_checked_once_with_every_problem_named():
         assert part in message
 
 
-def test_default_space_is_the_datasets_own_else_its_kinds(tmp_path, monkeypatch):
-    folder = tmp_path / "search_spaces"  # of the working directory
-    folder.mkdir()
-    monkeypatch.chdir(tmp_path)
+def test_a_users_space_file_replaces_the_shipped_file_of_its_name_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # search_spaces/ of the working directory is the user's
     folder = Path("search_spaces")
-    for name in ("table", "text", "boston_housing"):
+    (folder / "tables").mkdir(parents=True)
+    for klass in ("pos", "neg"):
+        (tmp_path / "texts" / klass).mkdir(parents=True)
+        (tmp_path / "texts" / klass / "a.txt").write_text("some words")
+    for name in ("text", "boston_housing", "tables/blog-imdb"):
         (folder / f"{name}.yaml").write_text("defaults: {}\n")
+    shipped = settings.packaged_spaces()
     boston = datasets.spec_of("boston_housing")
     assert checks.find_space(boston, None) == folder / "boston_housing.yaml"
-    assert checks.find_space(datasets.spec_of("imdb"), None) == folder / "text.yaml"
+    assert checks.find_space(datasets.spec_of("imdb"), None) == shipped / "imdb.yaml"
+    texts = datasets.spec_of(f"folder:{tmp_path / 'texts'}")
+    assert checks.find_space(texts, None) == folder / "text.yaml"
+    assert checks.find_space(boston, "imdb-wide") == shipped / "imdb-wide.yaml"
+    assert seed_tables.table_path("blog-imdb") == folder / "tables/blog-imdb.yaml"
+    assert seed_tables.table_path("book-boston") == shipped / "tables/book-boston.yaml"
     (folder / "boston_housing.yaml").unlink()
-    assert checks.find_space(boston, None) == folder / "table.yaml"
+    assert checks.find_space(boston, None) == shipped / "boston_housing.yaml"
+    assert (shipped / "boston_housing.yaml").is_file()
 
 
 # --- a plugin package -------------------------------------------------------------------------

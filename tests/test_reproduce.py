@@ -61,9 +61,7 @@ def task_of(name):
 
 def test_project_tables_load():
     for name, rows in (("blog-imdb", 16), ("book-reuters", 7), ("book-boston", 1)):
-        table = seed_tables.load(
-            seed_tables.table_path(name, Path("search_spaces/tables")), task_of
-        )
+        table = seed_tables.load(seed_tables.table_path(name), task_of)
         assert len(table.rows) == rows
     blog = seed_tables.load(Path("search_spaces/tables/blog-imdb.yaml"), task_of)
     assert blog.rows[0].split == "val" and blog.rows[1].split == "test"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from pipeline import settings, spaces
+from pipeline import settings
 from pipeline.cli import _write, app, begin, job_command, started, user_errors
 from pipeline.cli.options import (
     CSV,
@@ -128,6 +128,8 @@ def parse_assignments(pairs: list[str]) -> dict:
 
 def _scalar(key: str, raw: str):
     """A value as YAML reads it (`0.001`, `true`, `relu`); what YAML cannot read is one line."""
+    from pipeline import spaces
+
     try:
         return spaces.read_yaml(raw)
     except yaml.YAMLError as error:

@@ -8,20 +8,10 @@ the best published (`publish`), an ensemble of the kept ones chosen (`ensemble`)
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from pipeline import settings, tracking, trial_record
-from pipeline.engine import (
-    ensembling,
-    planner,
-    prediction_run,
-    reproduction,
-    runner,
-    studies,
-    train_run,
-)
-from pipeline.engine.ensembling import Ensemble
-from pipeline.engine.housekeeping import delete_study, study_summaries, study_summary
+from pipeline import settings
 from pipeline.engine.jobs import (
     EnsembleJob,
     Placement,
@@ -31,30 +21,58 @@ from pipeline.engine.jobs import (
     StoreOptions,
     TrainJob,
 )
-from pipeline.engine.outcome import Outcome
-from pipeline.engine.plan import RayOptions
-from pipeline.engine.studies import finished
 from pipeline.errors import Interrupted, TrainingDiverged, UserError
+
+if TYPE_CHECKING:
+    from pipeline.engine.ensembling import Ensemble
+    from pipeline.engine.outcome import Outcome
+
+# Imported when first used: a command pays only for the modules it runs (`pipeline
+# studies` loads no Keras, `pipeline predict` no Optuna sampler or plotting)
+_LAZY = {
+    "Ensemble": "pipeline.engine.ensembling",
+    "Outcome": "pipeline.engine.outcome",
+    "RayOptions": "pipeline.engine.plan",
+    "delete_study": "pipeline.engine.housekeeping",
+    "study_summaries": "pipeline.engine.housekeeping",
+    "study_summary": "pipeline.engine.housekeeping",
+    "finished": "pipeline.engine.studies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
 
 def search(job: SearchJob) -> Outcome:
     """Plan the search, then bring its study to `job.n_trials` finished trials."""
+    from pipeline.engine import planner, runner
+
     return runner.run(planner.search_plan(job))
 
 
 def reproduce(job: ReproduceJob) -> tuple[Outcome, str]:
     """Train a seed table's rows; the outcome and the markdown comparison."""
+    from pipeline.engine import planner, reproduction
+
     return reproduction.reproduce(planner.reproduce_plan(job))
 
 
 def train(job: TrainJob) -> tuple[str, Any]:
     """Train one configuration; its MLflow run id and its training result."""
+    from pipeline.engine import planner, train_run
+
     return train_run.train_once(planner.train_plan(job))
 
 
 def ensemble(job: EnsembleJob) -> Ensemble:
     """Choose again the ensemble of a finished study's kept trials (another size, say);
     register it when it beats the best trial on validation rows that did not choose it."""
+    from pipeline import tracking, trial_record
+    from pipeline.engine import ensembling, studies
+
     if job.size < 1:
         raise UserError(f"--size must be at least 1, got {job.size}")
     study = studies.load_existing(settings.storage_url(job.storage), job.study)
@@ -74,6 +92,8 @@ def ensemble(job: EnsembleJob) -> Ensemble:
 
 def predict(job: PredictJob) -> str:
     """Raw inputs through a logged model, rendered as `job.fmt`."""
+    from pipeline.engine import prediction_run
+
     return prediction_run.predict(job)
 
 

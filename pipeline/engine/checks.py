@@ -175,12 +175,11 @@ def _n_features(spec: datasets.Spec, values: dict[str, Any]) -> int | tuple[int,
 def find_space(spec: datasets.Spec, space: str | Path | None) -> Path:
     """`--space`: a file, or a name in search_spaces/; by default the dataset's own, else
     the generic one of its kind (text or table)."""
-    folder = settings.search_spaces_dir()
     if space is None:
-        found = [spaces.space_path(name, folder) for name in spec.default_spaces]
+        found = [settings.find_space_file(f"{name}.yaml") for name in spec.default_spaces]
         path = next((p for p in found if p.is_file()), found[-1])
     else:
-        path = spaces.space_path(str(space), folder)
+        path = spaces.space_path(str(space), settings.find_space_file)
     if not path.is_file():
         raise UserError(f"search space {path} not found")
     return path

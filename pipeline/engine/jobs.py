@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.datasets import CsvOptions, Spec
-from pipeline.engine.plan import ENSEMBLE_SIZE, KEEP, RayOptions
+from pipeline.settings import ENSEMBLE_SIZE, KEEP
+
+if TYPE_CHECKING:  # a job is built before its command needs the data or the engine
+    from pipeline.datasets import CsvOptions, Spec
+    from pipeline.engine.plan import RayOptions
 
 SpaceChoice = str | Path | dict | None  # a file, a name in search_spaces/, a mapping (Python)
 

@@ -123,7 +123,7 @@ def reproduce_plan(job: ReproduceJob) -> Plan:
     def task_of(name: str) -> str:
         return specs.setdefault(name, datasets.spec_of(name)).task
 
-    seed_table = seed_tables.load(seed_tables.table_path(job.table, _tables_dir()), task_of)
+    seed_table = seed_tables.load(seed_tables.table_path(job.table), task_of)
     if not 1 <= job.seeds <= MAX_SEEDS:
         raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}, got {job.seeds}")
     settings.check_tracking_uri(settings.tracking_uri(job.tracking_uri))
@@ -151,10 +151,6 @@ def reproduce_plan(job: ReproduceJob) -> Plan:
     )
 
 
-def _tables_dir():
-    return settings.search_spaces_dir() / "tables"
-
-
 def known_configs(
     spec: datasets.Spec,
     space: spaces.Space,
@@ -175,7 +171,7 @@ def known_configs(
         if name.startswith("study:"):
             continue
         table = seed_tables.load(
-            seed_tables.table_path(name, _tables_dir()),
+            seed_tables.table_path(name),
             lambda dataset: datasets.spec_of(dataset).task,
         )
         if table.dataset != spec.name:

@@ -32,10 +32,10 @@ def load(path: Path | str, task: str | None = None, builder: Callable | None = N
     return parse(raw, path, task, builder)
 
 
-def space_path(name_or_path: str, search_dir: Path) -> Path:
-    """A `--space` value's file: a path, or the name of a file in `search_dir`
-    (search_spaces/)."""
+def space_path(name_or_path: str, find: Callable[[str], Path]) -> Path:
+    """A `--space` value's file: a path, or a name that `find` turns into the file
+    `NAME.yaml` of the search spaces."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    return search_dir / f"{name_or_path}.yaml"
+    return find(f"{name_or_path}.yaml")
