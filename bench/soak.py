@@ -189,7 +189,7 @@ def check(storage: str, tracking: str, workers: list, events: dict) -> dict:
     )
     histories = all(
         len(client.get_metric_history(r.info.run_id, "val_accuracy"))
-        == int(r.data.metrics["epochs_run"])
+        == int(r.data.tags["epochs_run"])
         for t in finished
         for r in by_number.get(t.number, [])
         if r.info.status == "FINISHED"

@@ -119,15 +119,17 @@ def from_run(run: dict) -> TrialRecord:
         state = status  # its trial completed, its run did not: not a completed record
     number = tags.get(tracking.TRIAL_NUMBER)
     objectives = tags.get(tracking.OBJECTIVES, "")
+    figures = {name: float(tags[name]) for name in tracking.FIGURES if name in tags}
+    metrics = {**logged, **figures}  # runs logged before the figures became tags: metrics
     return TrialRecord(
         number=int(number) if number is not None and number.isdigit() else None,
         state=state,
         params=dict(run["params"]),
-        metrics=dict(logged),
+        metrics=metrics,
         run_id=run["run_id"],
-        epochs_run=logged.get("epochs_run"),
-        best_epoch=logged.get("best_epoch"),
-        seconds=logged.get("train_seconds"),
+        epochs_run=metrics.get("epochs_run"),
+        best_epoch=metrics.get("best_epoch"),
+        seconds=metrics.get("train_seconds"),
         objectives=tuple(objectives.split(",")) if objectives else (),
     )
 

@@ -114,7 +114,7 @@ def test_cli_train_with_a_local_encoder(tiny_data, stores, encoder):
     params = runs[0].data.params
     assert params["encoder"] == str(encoder) and "output_mode" not in params
     # a 3-d encoder vector into the seed's two hidden layers of 4, then 1 output
-    assert runs[0].data.metrics["n_params"] == (3 * 4 + 4) + (4 * 4 + 4) + (4 + 1)
+    assert float(runs[0].data.tags["n_params"]) == (3 * 4 + 4) + (4 * 4 + 4) + (4 + 1)
 
 
 def test_a_space_can_search_both_families(tiny_data, stores, tmp_path):

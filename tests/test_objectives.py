@@ -77,7 +77,7 @@ def test_accuracy_and_params_study_logs_its_front(tiny_data, stores, tmp_path):
         trial = study.trials[int(run.data.tags["trial_number"])]
         assert trial.values == [
             run.data.metrics["final_val_accuracy"],
-            run.data.metrics["n_params"],
+            float(run.data.tags["n_params"]),
         ]
     export = CliRunner().invoke(app, ["export", "imdb"])
     assert export.exit_code == 0, export.output
@@ -91,7 +91,7 @@ def test_latency_objective_and_resume_with_other_objectives(tiny_data, stores, t
     cfg = engine.SearchJob(dataset="imdb", space=space, n_trials=2, objective="accuracy,latency")
     study = engine.search(cfg).study
     _, children = runs_of(stores["tracking"], "imdb")
-    latencies = sorted(r.data.metrics["latency_ms"] for r in children)
+    latencies = sorted(float(r.data.tags["latency_ms"]) for r in children)
     assert sorted(t.values[1] for t in study.trials) == latencies and latencies[0] > 0
     args = ["search", "imdb", "--space", str(space), "--n-trials", "3"]
     result = CliRunner().invoke(app, args)  # same study name, one objective

@@ -40,7 +40,7 @@ def test_search_logs_parent_and_children(tiny_data, stores, tmp_path):
         assert history[0].value == pytest.approx(trial.value)
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
         assert run.data.metrics["test_accuracy"] == pytest.approx(trial.user_attrs["test_accuracy"])
-        assert run.data.metrics["n_params"] > 0
+        assert int(run.data.tags["n_params"]) > 0
         assert {
             "learning_curves.png",
             "history.csv",
@@ -105,6 +105,10 @@ def test_pruned_trials_are_marked(tiny_data, stores, tmp_path):
     assert len(pruned) >= 1 and len(marked) == len(pruned)
     for run in marked:
         assert run.info.status == "FINISHED" and "test_accuracy" not in run.data.metrics
+        assert run.data.tags["pruned"] == "true"
+        assert int(run.data.tags["epochs_run"]) < 4 and "epochs_run" not in run.data.metrics
+    unmarked = [c for c in children if c.data.tags["trial_state"] == "COMPLETE"]
+    assert unmarked and all("pruned" not in c.data.tags for c in unmarked)
 
 
 def test_cli_search_end_to_end(tiny_data, stores, tmp_path):
@@ -192,7 +196,7 @@ def test_search_over_the_text_representation(tiny_data, stores, tmp_path):
     assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 4  # built once per setting
     _, children = runs_of(stores["tracking"], "imdb")
     n_params = {
-        (r.data.params["ngrams"], r.data.params["output_mode"]): r.data.metrics["n_params"]
+        (r.data.params["ngrams"], r.data.params["output_mode"]): int(r.data.tags["n_params"])
         for r in children
     }
     assert n_params[("2", "multi_hot")] > n_params[("1", "multi_hot")]  # bigrams add features

@@ -184,9 +184,9 @@ def test_reproduce_trains_the_epochs_a_row_names(tiny_data, stores, tmp_path):
     result = CliRunner().invoke(app, ["reproduce", str(table_file(tmp_path)), "--seeds", "1"])
     assert result.exit_code == 0, result.output
     _, children = runs_of(stores["tracking"], "imdb")
-    epochs = {c.data.params["units"]: c.data.metrics for c in children}
-    assert epochs["8"]["epochs_run"] == epochs["8"]["best_epoch"] == 2
-    assert epochs["8,4"]["epochs_run"] == epochs["8,4"]["best_epoch"] == 1
+    epochs = {c.data.params["units"]: c.data.tags for c in children}
+    assert epochs["8"]["epochs_run"] == epochs["8"]["best_epoch"] == "2"
+    assert epochs["8,4"]["epochs_run"] == epochs["8,4"]["best_epoch"] == "1"
 
 
 def test_a_keras_model_is_left_as_trained_without_keep_best(tiny_data):

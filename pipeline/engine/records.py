@@ -38,8 +38,10 @@ class TrialRecorder:
     def record(
         self, run_id: str, number: int, result, summary: str | None, state: str, classes: tuple
     ) -> None:
-        self.tracker.log_metrics(run_id, result.history, trial_metrics(result))
-        self.tracker.set_tags(run_id, {tracking.TRIAL_STATE: state})
+        self.tracker.log_metrics(run_id, result.history, final_metrics(result))
+        pruned = {tracking.PRUNED_FLAG: "true"} if state == tracking.PRUNED else {}
+        tags = {tracking.TRIAL_STATE: state, **figure_tags(result), **pruned}
+        self.tracker.set_tags(run_id, tags)
         self.tracker.end_run(run_id, tracking.FINISHED)
         detached = replace(result, model=None)  # the thread never touches Keras objects
         self.pool.submit(self._files, run_id, number, detached, summary=summary, classes=classes)
@@ -92,15 +94,16 @@ def final_metrics(result) -> dict[str, float]:
     return finals | result.test
 
 
-def trial_metrics(result) -> dict[str, float]:
-    """Every single-valued metric of a trial run."""
-    return final_metrics(result) | {
-        "n_params": result.n_params,
-        "latency_ms": result.latency_ms,
-        "train_seconds": result.seconds,
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-    }
+def figure_tags(result) -> dict[str, str]:
+    """A trial run's single figures (`tracking.FIGURES`), as tags."""
+    values = (
+        result.n_params,
+        result.latency_ms,
+        result.seconds,
+        result.epochs_run,
+        result.best_epoch,
+    )
+    return {name: str(value) for name, value in zip(tracking.FIGURES, values, strict=True)}
 
 
 def write_trial_files(folder: Path, result, class_names: tuple, summary: str | None) -> None:

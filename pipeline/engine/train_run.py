@@ -8,7 +8,12 @@ from pathlib import Path
 
 from pipeline import backends, datasets, hyperparameters, params, stopping, tracking
 from pipeline.engine.plan import TrainPlan
-from pipeline.engine.records import model_summary, trial_metrics, write_trial_files
+from pipeline.engine.records import (
+    figure_tags,
+    final_metrics,
+    model_summary,
+    write_trial_files,
+)
 from pipeline.errors import Interrupted, TrainingDiverged  # noqa: F401  (raised by train_once)
 
 
@@ -40,7 +45,8 @@ def train_once(plan: TrainPlan):
         )
         if isinstance(builder, hyperparameters.BoundBuilder):  # its defaults, by name
             tracker.log_params(run_id, {k: v for k, v in builder.values.items() if k not in logged})
-        tracker.log_metrics(run_id, result.history, trial_metrics(result))
+        tracker.log_metrics(run_id, result.history, final_metrics(result))
+        tracker.set_tags(run_id, figure_tags(result))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             write_trial_files(folder, result, data.class_names, model_summary(result.model))

@@ -24,3 +24,7 @@ ENSEMBLE_MEMBERS = "ensemble_members"  # on it: "TRIAL:PICKS" of each member, be
 KEPT_MODEL = "kept_model"  # "true" on a trial run whose model is kept as its artifact MODEL_DIR
 MODEL_DIR = "model"  # a kept trial's model.keras, among its run's artifacts
 PARENT_RUN_ID = "mlflow.parentRunId"
+# A trial run's single figures, as tags: as metrics, MLflow's UI drew each as a chart of
+# one bar. Read back as numbers (`trial_record.from_run`).
+FIGURES = ("n_params", "latency_ms", "train_seconds", "epochs_run", "best_epoch")
+PRUNED_FLAG = "pruned"  # "true" on a pruned trial's run (its MLflow status is FINISHED)
