@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
 
 def learning_curves(history: dict[str, list[float]], metric: str, path: Path) -> Path:
     """Training vs validation loss and metric per epoch, drawn as the seed notebooks do."""
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig = Figure(figsize=(10, 4))
+    fig = _figure(figsize=(10, 4))
     # fixed margins: a "tight" bounding box draws the figure twice (0.15 against 0.10 s of
     # CPU a trial, taken from the next trial's training on a small machine)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.91, wspace=0.22)
@@ -30,7 +29,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
     from sklearn.metrics import ConfusionMatrixDisplay
 
     many = len(labels) > 10
-    fig = Figure(figsize=(12, 12) if many else (5, 5))
+    fig = _figure(figsize=(12, 12) if many else (5, 5))
     ax = fig.add_subplot()
     ConfusionMatrixDisplay.from_predictions(
         y_true,
@@ -43,6 +42,14 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple, path
         colorbar=False,
     )
     return save(fig, path)
+
+
+def _figure(**options):
+    """Matplotlib's object API (no pyplot state, no GUI backend), imported when a picture
+    is drawn: a command that draws none does not pay its second."""
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
 
 
 def save(fig, path: Path, tight: bool = True) -> Path:
@@ -60,7 +67,7 @@ def best_so_far(
 ) -> Path:
     """Best value so far against trials (or seconds), one line per search, with dashed
     reference lines (the recipe, the best row of a seed table)."""
-    fig = Figure(figsize=(7, 4))
+    fig = _figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for label, (x, y) in curves.items():
         ax.step(x, y, where="post", label=label)

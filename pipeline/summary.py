@@ -165,9 +165,24 @@ def closing_text(outcome) -> str:
     if outcome.ensemble is not None and outcome.ensemble.model_uri:
         lines.append(f"Ensemble model: {outcome.ensemble.model_uri}")
     if outcome.experiment_id:
-        page = f"http://127.0.0.1:5000/#/experiments/{outcome.experiment_id}"
-        lines.append(f"MLflow UI: make ui, then {page}?workflowType=machine_learning")
+        lines += ui_lines(plan.stores.tracking, outcome.experiment_id, outcome.study)
     return "\n".join(lines)
+
+
+def ui_lines(tracking_uri: str, experiment_id: str, study) -> list[str]:
+    """Where to look in the MLflow UI: the trials, best first, and a comparison of the top
+    ten's parameters against the metric."""
+    base = tracking.ui_base(tracking_uri)
+    start = "make ui, then " if base == tracking.LOCAL_UI else ""
+    lines = [f"MLflow UI: {start}{tracking.runs_page(base, experiment_id)}"]
+    metric, *second = trial_record.value_names(study)
+    records = trial_record.study_records(study)
+    table = report.top_trials(records, metric, trial_record.minimizes(study), *second)
+    top = [r for r in table.frame.get("run_id", pd.Series(dtype=object))[:10] if r]
+    if len(top) > 1:
+        page = tracking.compare_page(base, experiment_id, top)
+        lines.append(f"Compare the top {len(top)}: {page}")
+    return lines
 
 
 def ensemble_text(ensemble) -> str:

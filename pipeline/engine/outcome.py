@@ -21,11 +21,19 @@ class Outcome:
     parent_run_id: str | None
     ran: int  # trials this invocation started
     table: pd.DataFrame = field(default_factory=pd.DataFrame)  # the top trials
-    data: datasets.Dataset | None = None  # as loaded for the trials (seeds' representation)
+    loaded: datasets.Dataset | None = field(default=None, repr=False)  # see `data`
     model_uri: str | None = None  # the registered best model (models:/NAME/VERSION)
     experiment_id: str | None = None
     plan: Plan | None = None  # what ran: its study's name, its dataset
     ensemble: Ensemble | None = None  # chosen from the kept trials, registered if it won
+
+    @property
+    def data(self) -> datasets.Dataset | None:
+        """The dataset as the trials read it (the seeds' representation); read now when this
+        invocation ran no trial."""
+        if self.loaded is None and self.plan is not None:
+            self.loaded = datasets.load_dataset(self.plan.dataset)
+        return self.loaded
 
     @property
     def best_params(self) -> dict[str, Any]:

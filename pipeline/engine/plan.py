@@ -61,6 +61,10 @@ class SpaceTrials:
     def seed_of(self, trial) -> int:
         return self.seed + trial.number
 
+    def compared(self) -> list[str]:
+        """The logged params the trials differ in: the space's searched ones."""
+        return list(dict.fromkeys(p.name for p in self.space.params))
+
     @property
     def builder(self) -> builders.Builder | None:
         return self.space.builder
@@ -91,6 +95,10 @@ class TableTrials:
 
     def seed_of(self, trial) -> int:
         return trial.suggest_categorical("replicate", self.grid()["replicate"])
+
+    def compared(self) -> list[str]:
+        """The logged params the trials differ in: those the table's rows set."""
+        return list(dict.fromkeys(k for r in self.table.rows for k in r.params))
 
     @property
     def builder(self) -> builders.Builder | None:

@@ -5,6 +5,7 @@ registered under the study's name, and crowned `champion` when it beats the cham
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,27 @@ log = logging.getLogger("pipeline")
 
 
 def best_kept(
-    study: optuna.Study, tracker: tracking.Tracker, minimize: bool, folder: Path
-) -> tuple[Path, dict] | None:
+    study: optuna.Study,
+    tracker: tracking.Tracker,
+    minimize: bool,
+    folder: Path,
+    *,
+    download: bool = True,
+) -> tuple[Path | None, dict] | None:
     """The best completed trial (by `metrics.ranking_key`) whose model is kept in MLflow
-    (`kept`), its model downloaded into `folder`, with its value, trial number and tags."""
+    (`kept`), its model downloaded into `folder`, with its value, trial number and tags.
+    Without `download`, a model already published is not downloaded (its path: None)."""
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ranked = sorted(done, key=lambda t: ranking_key(t.values[0], t.number, minimize))
     for trial in ranked[: 3 * kept.KEEP]:  # the best are kept; older studies may lack some
         run_id = trial_record.read(trial).run_id
-        path = kept.kept_model(tracker, run_id, folder) if run_id else None
-        if path is not None:
-            about = {"value": trial.values[0], "trial": trial.number, "run_id": run_id}
-            return path, about | {"tags": tracker.tags(run_id)}
+        tags = tracker.tags(run_id) if run_id else {}
+        if tags.get(tracking.KEPT_MODEL) != "true":
+            continue
+        about = {"value": trial.values[0], "trial": trial.number, "run_id": run_id, "tags": tags}
+        if not download and tags.get(tracking.BEST_MODEL_URI):
+            return None, about
+        return tracker.download_artifacts(run_id, tracking.MODEL_DIR, folder), about
     return None
 
 
@@ -40,7 +50,7 @@ def publish_best(
     study: optuna.Study,
     best: tuple[Path, dict] | None,
     workdir: Path,
-    classes: tuple,
+    classes: Callable[[], tuple],
     tracker: tracking.Tracker,
     parent_id: str | None,
 ) -> str | None:
@@ -79,7 +89,7 @@ def _log_and_register(plan: Plan, study, best: tuple[Path, dict], workdir: Path,
             model_path=kept.network_file(path),
             fitted=fitted,
             task=task,
-            classes=classes,
+            classes=classes(),
             modules=plan.builder.modules if plan.builder else (),
         )
     from pipeline.tracking import models  # deferred: MLflow's model API costs seconds to import

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import datasets, report, stopping, tracking, trial_record
+from pipeline import datasets, metrics, report, stopping, tracking, trial_record
 from pipeline.engine import ensembling, executors, lifecycle, studies, trials, workers
 from pipeline.engine.outcome import Outcome
 from pipeline.engine.plan import Plan, WorkerSlot
@@ -36,27 +36,14 @@ def run(plan: Plan) -> Outcome:
 
 def _run(plan: Plan, executor) -> Outcome:
     stopping.check()  # a signal while the command started: nothing written yet
+    done = studies.finished_study(plan)
+    if done is not None:  # nothing to run: no data read, no worker started
+        return _already_finished(plan, done)
     data, tracker = preflight(plan, executor)
     stopping.check()
     study = studies.open_study(plan)
     lifecycle.sweep_dead(tracker, plan.dataset.name, study)  # of killed invocations
-    experiment_id = tracker.experiment(plan.dataset.name)
-    if studies.finished(study) >= plan.n_trials:
-        log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
-        with tempfile.TemporaryDirectory() as folder:  # one a killed invocation left unpublished
-            uri = _publish(plan, study, tracker, data, Path(folder), parent_id=None)
-        chosen = _ensemble(plan, study, tracker, parent_id=None, again=False)
-        table = report.trials_frame(study, top=10)
-        return Outcome(
-            study=study,
-            parent_run_id=None,
-            ran=0,
-            table=table,
-            data=data,
-            model_uri=uri,
-            experiment_id=experiment_id,
-            ensemble=chosen,
-        )
+    experiment_id = _experiment(plan, tracker)
     _stop_if_asked(plan, study)
     before = len(study.trials)
     queued = studies.enqueue(study, plan.trials.known)
@@ -73,6 +60,7 @@ def _run(plan: Plan, executor) -> Outcome:
     )
     try:
         outcome = _run_and_record(plan, study, tracker, invocation, executor, data=data)
+        outcome.experiment_id = experiment_id
     except BaseException as error:
         status = tracking.FAILED if isinstance(error, Exception) else tracking.KILLED
         invocation.close(status, storage_lost=studies.storage_error(error) is not None)
@@ -83,6 +71,34 @@ def _run(plan: Plan, executor) -> Outcome:
         raise Interrupted(_resume_line(plan, study, outcome.model_uri))
     outcome.ran = len(study.trials) - before
     return outcome
+
+
+def _already_finished(plan: Plan, study) -> Outcome:
+    """A study with its trials finished: what a killed invocation left undone (publishing
+    the best model, choosing the ensemble), then the same outcome as the search's."""
+    log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
+    tracker = tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
+    lifecycle.sweep_dead(tracker, plan.dataset.name, study)  # of killed invocations
+    experiment_id = _experiment(plan, tracker)
+    outcome = Outcome(study=study, parent_run_id=None, ran=0, plan=plan)
+    with tempfile.TemporaryDirectory() as folder:
+        uri = _publish(plan, study, tracker, lambda: outcome.data, Path(folder), parent_id=None)
+    outcome.ensemble = _ensemble(plan, study, tracker, parent_id=None, again=False)
+    outcome.table = report.trials_frame(study, top=10)
+    outcome.model_uri, outcome.experiment_id = uri, experiment_id
+    return outcome
+
+
+def _experiment(plan: Plan, tracker) -> str:
+    """The dataset's experiment, its runs table opened on the trials, best first."""
+    experiment_id = tracker.experiment(plan.dataset.name)
+    tracker.show_trials(
+        experiment_id,
+        metric="final_" + metrics.val_metric(plan.dataset.task),
+        test_metric=metrics.test_metric(metrics.val_metric(plan.dataset.task)),
+        params=plan.trials.compared(),
+    )
+    return experiment_id
 
 
 def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> Outcome:
@@ -108,14 +124,16 @@ def _run_and_record(plan: Plan, study, tracker, invocation, executor, data) -> O
         data = datasets.load_dataset(plan.dataset)
     table = report.trials_frame(study, top=10)
     with tempfile.TemporaryDirectory() as folder:
-        uri = _publish(plan, study, tracker, data, Path(folder), parent_id=parent_id, table=table)
+        uri = _publish(
+            plan, study, tracker, lambda: data, Path(folder), parent_id=parent_id, table=table
+        )
     chosen = _ensemble(plan, study, tracker, parent_id=parent_id, again=True)
     return Outcome(
         study=study,
         parent_run_id=parent_id,
         ran=0,
         table=table,
-        data=data,
+        loaded=data,
         model_uri=uri,
         ensemble=chosen,
     )
@@ -141,8 +159,9 @@ def _ensemble(plan: Plan, study, tracker, parent_id, again: bool):
 
 def _publish(plan: Plan, study, tracker, data, folder: Path, parent_id, table=None) -> str | None:
     """The parent's record (when there is a parent) and the best kept model, registered
-    unless an earlier invocation did it."""
-    best = best_kept(study, tracker, trials.minimizes(plan), folder)
+    unless an earlier invocation did it (`data()`: the dataset, read only then)."""
+    minimize = trials.minimizes(plan)  # the parent's record copies the best network
+    best = best_kept(study, tracker, minimize, folder, download=parent_id is not None)
     if parent_id is not None:
         importances = plan.trials.importances
         record_parent(
@@ -151,7 +170,7 @@ def _publish(plan: Plan, study, tracker, data, folder: Path, parent_id, table=No
             study=study,
             table=table,
             workdir=folder,
-            minimize=trials.minimizes(plan),
+            minimize=minimize,
             best=best,
             importances=importances,
         )
@@ -160,7 +179,7 @@ def _publish(plan: Plan, study, tracker, data, folder: Path, parent_id, table=No
         study=study,
         best=best,
         workdir=folder,
-        classes=data.class_names,
+        classes=lambda: data().class_names,
         tracker=tracker,
         parent_id=parent_id,
     )

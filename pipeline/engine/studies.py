@@ -55,6 +55,23 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
     return study
 
 
+def finished_study(plan: Plan) -> optuna.Study | None:
+    """The plan's study when it exists with `n_trials` finished trials, opened as
+    `open_study` opens it; else None (nothing is created)."""
+    storage = open_storage(plan.stores.storage, wait=plan.stores.wait)
+    try:
+        study = optuna.load_study(study_name=plan.study, storage=storage)
+    except KeyError:
+        return None
+    if finished(study) < plan.n_trials:
+        return None
+    if [d.name.lower() for d in study.directions] != metrics.directions(plan.objectives):
+        raise UserError(
+            f"study {plan.study!r} exists with other objectives or directions; choose --study NAME"
+        )
+    return study
+
+
 def name_objectives(study: optuna.Study, plan: Plan) -> None:
     """optuna-dashboard labels the objectives by these names, not "Objective 0" (Optuna's
     metric names are experimental: its warning is no news to the user)."""

@@ -38,6 +38,7 @@ from pipeline.tracking._names import (
     KEPT_MODEL,
     KILLED,
     KIND,
+    LOCAL_UI,
     MODEL_DIR,
     OBJECTIVES,
     PARENT_RUN_ID,
@@ -50,8 +51,12 @@ from pipeline.tracking._names import (
     STUDY,
     TRIAL_NUMBER,
     TRIAL_STATE,
+    TRIALS_VIEW,
     WORKER_PID,
     WORKERS,
+    compare_page,
+    runs_page,
+    ui_base,
 )
 from pipeline.tracking._tracker import Tracker
 
@@ -59,8 +64,9 @@ __all__ = [
     "ALIVE_AT", "ARTIFACTS_ERROR", "BACKEND", "BEST_MODEL_URI", "BEST_RUN_ID", "COMPLETE",
     "DEVICE", "ENQUEUED", "ENSEMBLE", "ENSEMBLE_MEMBERS", "ERROR", "EXPERIMENT_KIND", "FAIL",
     "FAILED", "FIGURES", "FINISHED",
-    "HOST", "HTTP_BOUNDS", "KEPT_MODEL", "KILLED", "KIND", "MODEL_DIR", "OBJECTIVES",
+    "HOST", "HTTP_BOUNDS", "KEPT_MODEL", "KILLED", "KIND", "LOCAL_UI", "MODEL_DIR", "OBJECTIVES",
     "PARENT_RUN_ID", "PARETO_TRIALS", "PID", "PROBE_TIMEOUT", "PRUNED", "PRUNED_FLAG",
-    "RUN_ID_ATTR", "RUNNING", "STUDY", "TRIAL_NUMBER", "TRIAL_STATE", "WORKER_PID", "WORKERS",
-    "Tracker", "bound_http", "quiet", "store_trouble",
+    "RUN_ID_ATTR", "RUNNING", "STUDY", "TRIAL_NUMBER", "TRIAL_STATE", "TRIALS_VIEW",
+    "WORKER_PID", "WORKERS",
+    "Tracker", "bound_http", "compare_page", "quiet", "runs_page", "store_trouble", "ui_base",
 ]  # fmt: skip

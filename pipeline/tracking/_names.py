@@ -3,6 +3,9 @@ artifact folder, and the Optuna trial attribute that points to a trial's run."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
 # MLflow 3's UI opens an experiment on its GenAI overview unless this tag says it trains
 # models; with it, the experiment opens on its runs table (checked in headless Chromium).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -24,6 +27,34 @@ ENSEMBLE_MEMBERS = "ensemble_members"  # on it: "TRIAL:PICKS" of each member, be
 KEPT_MODEL = "kept_model"  # "true" on a trial run whose model is kept as its artifact MODEL_DIR
 MODEL_DIR = "model"  # a kept trial's model.keras, among its run's artifacts
 PARENT_RUN_ID = "mlflow.parentRunId"
+# MLflow's UI reads a saved view of an experiment's runs table from the experiment tag
+# "mlflow.sharedViewState.KEY", opened by `?viewStateShareKey=KEY`; `workflowType` picks its
+# model-training pages over its GenAI ones (MLflow 3.17 ignores EXPERIMENT_KIND)
+TRIALS_VIEW = "trials"
+MODEL_TRAINING = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # `pipeline ui`'s default
+
+
+def ui_base(tracking_uri: str) -> str:
+    """Where the MLflow UI of a tracking store is: the tracking server itself, else
+    `pipeline ui` on this machine."""
+    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http:", "https:")) else LOCAL_UI
+
+
+def runs_page(base: str, experiment_id: str) -> str:
+    """An experiment's runs table in the model-training view, on the saved trials view."""
+    view = f"viewStateShareKey={TRIALS_VIEW}"
+    return f"{base}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}&{view}"
+
+
+def compare_page(base: str, experiment_id: str, run_ids: list[str]) -> str:
+    """MLflow's comparison of runs: parameters against a metric (parallel coordinates,
+    scatter and contour plots)."""
+    runs = quote(json.dumps(run_ids, separators=(",", ":")))
+    experiments = quote(json.dumps([experiment_id], separators=(",", ":")))
+    return f"{base}/#/compare-runs?runs={runs}&experiments={experiments}&{MODEL_TRAINING}"
+
+
 # A trial run's single figures, as tags: as metrics, MLflow's UI drew each as a chart of
 # one bar. Read back as numbers (`trial_record.from_run`).
 FIGURES = ("n_params", "latency_ms", "train_seconds", "epochs_run", "best_epoch")

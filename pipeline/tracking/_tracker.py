@@ -4,6 +4,7 @@ deleted. Every call names its run, and is waited through an outage of a store it
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from pipeline import outages
 from pipeline.errors import UserError
 from pipeline.locks import damaged, is_busy, sqlite_cause, store_lock
+from pipeline.metrics import lower_is_better
 from pipeline.settings import check_tracking_uri, mask, sqlite_path, store_wait
 from pipeline.tracking import _names as names
 from pipeline.tracking._connection import bound_http, store_trouble
@@ -62,6 +64,25 @@ class Tracker:
         return self._call(
             self.client.create_experiment, name, artifact_location=location, tags=tags
         )
+
+    def show_trials(
+        self, experiment_id: str, *, metric: str, test_metric: str, params: list[str]
+    ) -> None:
+        """The experiment's saved runs-table view (`names.TRIALS_VIEW`): every run in one
+        flat list, best `metric` first, with its test figure, trial state and `params` as
+        columns (the first 8)."""
+        columns = [f"metrics.`{m}`" for m in (metric, test_metric)]
+        columns += [f"tags.`{names.TRIAL_STATE}`", *(f"params.`{p}`" for p in params[:8])]
+        state = {
+            "orderByKey": f"metrics.`{metric}`",
+            "orderByAsc": lower_is_better(metric),
+            "selectedColumns": columns,
+        }
+        now = int(time.time() * 1000)
+        view = {"name": "Trials, best first", "createdAt": now, "updatedAt": now}
+        value = json.dumps(view | {"state": json.dumps(state)})
+        key = f"mlflow.sharedViewState.{names.TRIALS_VIEW}"
+        self._call(self.client.set_experiment_tag, experiment_id, key, value)
 
     def log_datasets(self, run_id: str, datasets: list[dict[str, str]]) -> None:
         """Each split a run read, as an MLflow dataset input: name, digest, source,
