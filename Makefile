@@ -119,12 +119,16 @@ cluster: $(STAMP) $(RAY_STAMP) ## A three-host Ray rehearsal in network namespac
 
 wheel: $(STAMP) ## The project as a wheel in dist/, what a cluster node installs
 	rm -rf dist && $(PIP) wheel --quiet --no-deps --no-build-isolation -w dist .
+	rm -rf build pipeline.egg-info  # (an old egg-info here would shadow the installed entry points)
 	@ls -l dist/*.whl
 
 clean: ## Remove caches (keeps .venv and mlruns/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-bench: bench-speed bench-search bench-ensemble bench-model bench-custom bench-gru ## The benchmarks below (~80 min on 2 cores)
+bench: bench-speed bench-search bench-ensemble bench-model bench-custom bench-gru bench-cli ## The benchmarks below (~80 min on 2 cores)
+
+bench-cli: $(STAMP) ## How fast the commands answer, median of 5 runs (~3 min; BENCH_BEFORE=DIR adds another checkout's times): bench/results/cli.md
+	$(BIN)/python bench/cli_speed.py
 
 bench-ensemble: $(STAMP) ## Ensembles against the best trial, 3 seeds of each default search (~25 min; BENCH_WIDE=1 adds the wide spaces, ~60 min more): bench/results/ensembles.md
 	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python bench/ensemble_quality.py

@@ -40,10 +40,10 @@ def ui(
         "127.0.0.1",
         "--port",
         str(port),
+        "--app-name",  # its pages open on the model-training view (`tracking.ui_app`)
+        "pipeline",
     ]
     typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    # MLflow 3.17's UI opens experiments on its GenAI pages unless told (or switched once)
-    typer.echo(f"runs first: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning")
     raise typer.Exit(run_group(command))
 
 

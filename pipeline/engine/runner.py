@@ -36,6 +36,7 @@ def run(plan: Plan) -> Outcome:
 
 def _run(plan: Plan, executor) -> Outcome:
     stopping.check()  # a signal while the command started: nothing written yet
+    tracking.bound_http(plan.stores.tracking)  # a server not there: one line, nothing read
     done = studies.finished_study(plan)
     if done is not None:  # nothing to run: no data read, no worker started
         return _already_finished(plan, done)
@@ -76,8 +77,8 @@ def _run(plan: Plan, executor) -> Outcome:
 def _already_finished(plan: Plan, study) -> Outcome:
     """A study with its trials finished: what a killed invocation left undone (publishing
     the best model, choosing the ensemble), then the same outcome as the search's."""
-    log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
     tracker = tracking.Tracker(plan.stores.tracking, wait=plan.stores.wait)
+    log.info("study %r already has %d finished trials", plan.study, studies.finished(study))
     lifecycle.sweep_dead(tracker, plan.dataset.name, study)  # of killed invocations
     experiment_id = _experiment(plan, tracker)
     outcome = Outcome(study=study, parent_run_id=None, ran=0, plan=plan)

@@ -58,6 +58,9 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
 def finished_study(plan: Plan) -> optuna.Study | None:
     """The plan's study when it exists with `n_trials` finished trials, opened as
     `open_study` opens it; else None (nothing is created)."""
+    database = settings.sqlite_path(plan.stores.storage)
+    if database is not None and not database.is_file():
+        return None  # a new store: created after the data and the tracking store are checked
     storage = open_storage(plan.stores.storage, wait=plan.stores.wait)
     try:
         study = optuna.load_study(study_name=plan.study, storage=storage)

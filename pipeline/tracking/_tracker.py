@@ -160,8 +160,12 @@ class Tracker:
             self._call(self.client.log_batch, run_id, metrics=items[i : i + _BATCH])
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        for key, value in tags.items():
-            self._call(self.client.set_tag, run_id, key, str(value)[:5000])
+        """The run's tags, in one request (values cut to MLflow's 5,000 characters)."""
+        from mlflow.entities import RunTag
+
+        if tags:
+            found = [RunTag(key, str(value)[:5000]) for key, value in tags.items()]
+            self._call(self.client.log_batch, run_id, tags=found)
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self._call(self.client.log_artifacts, run_id, str(folder), artifact_path)

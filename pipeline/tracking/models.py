@@ -8,6 +8,7 @@ import contextlib
 import io
 import logging
 import re
+import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -143,13 +144,36 @@ def check_store(tracking_uri: str, uri: str) -> None:
         check_database(database)
 
 
+class LoadedBundle:
+    """A model this project logged (`BundleModel`), read straight from its files: MLflow's
+    pyfunc loader also checks the model's pip requirements against this environment and
+    unpickles its class, which cost `pipeline predict` seconds. Predicts as the pyfunc
+    model does; `metadata` is its MLmodel (the signature)."""
+
+    def __init__(self, metadata, predictor) -> None:
+        self.metadata, self.predictor = metadata, predictor
+
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        return self.predictor.predict(model_input)
+
+
 def load_model(tracking_uri: str, uri: str):
-    """The pyfunc model at `uri`; a missing one, or a store that cannot be read or reached,
-    is a UserError."""
+    """The model at `uri`: a `LoadedBundle` for a model this project logged, else MLflow's
+    pyfunc model; a missing one, or a store that cannot be read or reached, is a
+    UserError."""
     check_store(tracking_uri, uri)
     mlflow.set_tracking_uri(check_tracking_uri(tracking_uri))
     try:
-        return mlflow.pyfunc.load_model(uri)
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+            metadata = mlflow.models.Model.load(str(local / "MLmodel"))
+            pyfunc = metadata.flavors.get("python_function", {})
+            bundle = pyfunc.get("artifacts", {}).get("bundle", {}).get("path")
+            if bundle is not None and pyfunc.get("python_model"):
+                from pipeline import inference
+
+                return LoadedBundle(metadata, inference.load(local / bundle))
+        return mlflow.pyfunc.load_model(uri)  # any other MLflow model
     except (MlflowException, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(
@@ -162,7 +186,10 @@ def load_model(tracking_uri: str, uri: str):
 def load_keras_model(tracking_uri: str, uri: str):
     """The Keras network inside the logged model at `uri` (the bundle's, loaded once; an
     ensemble's: its member with the largest weight)."""
-    return load_model(tracking_uri, uri).unwrap_python_model().predictor.model
+    loaded = load_model(tracking_uri, uri)
+    if not isinstance(loaded, LoadedBundle):
+        raise UserError(f"{uri} is not a model logged by pipeline: it holds no Keras network")
+    return loaded.predictor.model
 
 
 def _where(tracking_uri: str) -> str:
