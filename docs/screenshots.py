@@ -60,6 +60,10 @@ def main() -> None:
             compare_runs(chrome, links["compare"], By)
             registered_model(chrome, By)
             history(chrome, f"http://127.0.0.1:{dashboard}")
+        except Exception:
+            chrome.save_screenshot(str(work.parent / "screenshots-failed.png"))
+            print(f"the page when it failed: {work.parent / 'screenshots-failed.png'}")
+            raise
         finally:
             chrome.quit()
     finally:
@@ -121,17 +125,19 @@ def learning_curves(chrome, By) -> None:
 
 
 def compare_runs(chrome, link: str, By) -> None:
-    """Step 4: open the printed "Compare the top" link; in Metrics, final_val_accuracy."""
+    """Step 4: open the printed "Compare the top" link; add final_val_accuracy to Metrics."""
+    from selenium.webdriver.common.keys import Keys
+
     chrome.get(link)
     browser.wait_for(chrome, "//*[normalize-space(.)='Parallel Coordinates Plot']")
     settle()
-    chrome.find_element(By.XPATH, "//*[normalize-space(.)='Clear All']").click()
     field = chrome.find_elements(By.CSS_SELECTOR, ".du-bois-light-select-selection-search-input")
     metrics = field[-1] if field else chrome.switch_to.active_element
     metrics.click()
     metrics.send_keys("final_val_accuracy")
     settle(1)
     chrome.find_element(By.XPATH, "//*[@title='final_val_accuracy']").click()
+    metrics.send_keys(Keys.ESCAPE)
     settle(3)
     shoot(chrome, "compare-runs.png")
 
@@ -139,7 +145,9 @@ def compare_runs(chrome, link: str, By) -> None:
 def registered_model(chrome, By) -> None:
     """Step 5: "Model registry" in the sidebar, then the model's name."""
     chrome.find_element(By.XPATH, "//a[normalize-space(.)='Model registry']").click()
-    browser.wait_for(chrome, "//a[normalize-space(.)='imdb']").click()
+    browser.wait_for(
+        chrome, "//a[normalize-space(.)='imdb' and contains(@href, 'models/')]"
+    ).click()
     browser.wait_for(chrome, "//a[contains(., 'Version 1')]")
     settle()
     shoot(chrome, "registered-model.png")
