@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+# Click's plain help and usage errors: Typer's Rich panels cost 0.1-0.2 s of every
+# `--help` (importing and drawing them); TYPER_USE_RICH=1 brings them back
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 

@@ -12,6 +12,8 @@ import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import mlflow
 import pandas as pd
@@ -165,7 +167,7 @@ def load_model(tracking_uri: str, uri: str):
     mlflow.set_tracking_uri(check_tracking_uri(tracking_uri))
     try:
         with tempfile.TemporaryDirectory() as folder:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+            local = _model_files(uri, Path(folder))
             metadata = mlflow.models.Model.load(str(local / "MLmodel"))
             pyfunc = metadata.flavors.get("python_function", {})
             bundle = pyfunc.get("artifacts", {}).get("bundle", {}).get("path")
@@ -181,6 +183,20 @@ def load_model(tracking_uri: str, uri: str):
         ) from None
     except sqlalchemy.exc.SQLAlchemyError as error:  # the store's file, read by SQLAlchemy
         raise UserError(store_trouble(tracking_uri, error)) from None
+
+
+def _model_files(uri: str, folder: Path) -> Path:
+    """The folder of a logged model's files: where they lie, for a registered model whose
+    artifacts are on this machine; else downloaded into `folder`."""
+    if uri.startswith("models:/"):
+        from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+        client = MlflowClient()
+        name, version = get_model_name_and_version(client, uri)
+        source = urlsplit(client.get_model_version_download_uri(name, version))
+        if source.scheme == "file" and (Path(url2pathname(source.path)) / "MLmodel").is_file():
+            return Path(url2pathname(source.path))
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
 
 
 def load_keras_model(tracking_uri: str, uri: str):
