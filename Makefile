@@ -127,7 +127,7 @@ clean: ## Remove caches (keeps .venv and mlruns/)
 
 bench: bench-speed bench-search bench-ensemble bench-model bench-custom bench-gru bench-cli ## The benchmarks below (~80 min on 2 cores)
 
-bench-cli: $(STAMP) ## How fast the commands answer, median of 5 runs (~3 min; BENCH_BEFORE=DIR adds another checkout's times): bench/results/cli.md
+bench-cli: $(STAMP) ## How fast the commands answer, median of 5 runs (~5 min; BENCH_BEFORE=DIR adds another checkout's times): bench/results/cli.md
 	$(BIN)/python bench/cli_speed.py
 
 bench-ensemble: $(STAMP) ## Ensembles against the best trial, 3 seeds of each default search (~25 min; BENCH_WIDE=1 adds the wide spaces, ~60 min more): bench/results/ensembles.md
