@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -40,9 +41,15 @@ def ui(
         "127.0.0.1",
         "--port",
         str(port),
-        "--app-name",  # its pages open on the model-training view (`tracking.ui_app`)
-        "pipeline",
     ]
+    if metadata.entry_points(group="mlflow.app", name="pipeline"):
+        command += ["--app-name", "pipeline"]  # pages on the model-training view (`ui_app`)
+    else:  # a checkout updated without reinstalling: MLflow's UI as it comes
+        typer.echo(
+            "note: the project's MLflow app is not installed (pip install -e . again): "
+            "the UI may open on its GenAI pages; switch with 'Model training' in its sidebar",
+            err=True,
+        )
     typer.echo(f"MLflow UI for {settings.mask(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)")
     raise typer.Exit(run_group(command))
 
