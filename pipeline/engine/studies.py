@@ -46,10 +46,7 @@ def open_study(plan: Plan, worker: int = 0) -> optuna.Study:
         sampler=make_sampler(plan, existing, worker),
         pruner=make_pruner(plan.pruner, plan.trials.warmup_epochs),
     )
-    if [d.name.lower() for d in study.directions] != wanted:
-        raise UserError(
-            f"study {plan.study!r} exists with other objectives or directions; choose --study NAME"
-        )
+    check_directions(study, plan)
     trial_record.label_study(study, metrics.val_metric(plan.dataset.task), plan.objectives)
     name_objectives(study, plan)
     return study
@@ -68,11 +65,16 @@ def finished_study(plan: Plan) -> optuna.Study | None:
         return None
     if finished(study) < plan.n_trials:
         return None
+    check_directions(study, plan)
+    return study
+
+
+def check_directions(study: optuna.Study, plan: Plan) -> None:
+    """A study found under the plan's name optimizes the plan's objectives, or is refused."""
     if [d.name.lower() for d in study.directions] != metrics.directions(plan.objectives):
         raise UserError(
             f"study {plan.study!r} exists with other objectives or directions; choose --study NAME"
         )
-    return study
 
 
 def name_objectives(study: optuna.Study, plan: Plan) -> None:
