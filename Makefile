@@ -70,7 +70,7 @@ screenshots: $(DOCS_STAMP) ## Pictures for docs/images/ from a real small IMDB s
 # 13.5 min so, against 20.5 min in one process; many tests wait on heartbeats and servers.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(RAY_STAMP) ## Run the whole test suite (CI runs this; TEST_WORKERS=2 pytest processes)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)

@@ -2,6 +2,10 @@
 one line, exit code 128 + the signal, and nothing RUNNING, with no rerun; a rerun of the
 search completes its study and registers its model.
 
+The three signals reach one handler (`stopping.install`, checked for each signal below),
+so each moment is taken through with one of them, a different one at each moment: every
+signal meets each command, with one worker and with two.
+
 The commands run in this process (typer's runner) and real signals are sent to it
 (`os.kill` of our own pid, which the command's handlers receive as from outside). The
 moment is made exact where a race would make the test flaky: a wrapped step of the
@@ -135,14 +139,22 @@ def rerun_completes(tmp_path, stores, slow: bool = False) -> None:
 # --- search, with 1 and 2 workers ---------------------------------------------------------
 
 
-# With 2 workers the parent's path is the one worker's, and the three signals take one
-# path (`stopping`): each signal is taken through with one worker, and one signal with two
-# (spawning them costs ~20 s a case), a different one in each test.
-def one_worker_each_signal_and_two_with(sig: signal.Signals) -> list:
-    return [(s, 1) for s in SIGNALS] + [(sig, 2)]
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_each_signal_is_a_stop_request_and_its_exit_code(sig):
+    """SIGINT, SIGTERM and SIGHUP alike: the first a request to stop, its code 128 + it."""
+    stopping.install()
+    assert not stopping.requested()
+    send(sig)
+    assert stopping.requested() and stopping.exit_code() == 128 + sig
 
 
-@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGHUP))
+# Each moment with one signal and one worker, and another signal with two workers (their
+# parent's path is the one worker's; spawning them costs ~20 s a case).
+def one_worker_then_two(first: signal.Signals, then: signal.Signals) -> list:
+    return [(first, 1), (then, 2)]
+
+
+@pytest.mark.parametrize(("sig", "workers"), one_worker_then_two(signal.SIGHUP, signal.SIGINT))
 def test_search_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig, workers):
     import pipeline.datasets
 
@@ -155,7 +167,7 @@ def test_search_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig, worke
     rerun_completes(tmp_path, stores)
 
 
-@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGTERM))
+@pytest.mark.parametrize(("sig", "workers"), one_worker_then_two(signal.SIGINT, signal.SIGTERM))
 def test_search_mid_trial(tiny_data, stores, tmp_path, sig, workers):
     when_running(stores, sig)
     result = CliRunner().invoke(app, search_args(tmp_path, workers, slow=True))
@@ -170,7 +182,7 @@ def test_search_mid_trial(tiny_data, stores, tmp_path, sig, workers):
     rerun_completes(tmp_path, stores, slow=True)
 
 
-@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGINT))
+@pytest.mark.parametrize(("sig", "workers"), one_worker_then_two(signal.SIGTERM, signal.SIGHUP))
 def test_search_after_the_last_trial(tiny_data, stores, tmp_path, monkeypatch, sig, workers):
     """The first signal as the parent records the finished study: the best model is still
     published, the parent ends KILLED."""
@@ -183,7 +195,7 @@ def test_search_after_the_last_trial(tiny_data, stores, tmp_path, monkeypatch, s
     rerun_completes(tmp_path, stores)
 
 
-@pytest.mark.parametrize(("sig", "workers"), one_worker_each_signal_and_two_with(signal.SIGTERM))
+@pytest.mark.parametrize(("sig", "workers"), one_worker_then_two(signal.SIGHUP, signal.SIGTERM))
 def test_search_second_signal_during_shutdown(
     tiny_data, stores, tmp_path, monkeypatch, sig, workers
 ):
@@ -215,7 +227,7 @@ def train_runs(stores) -> list:
     return [] if exp is None else client.search_runs([exp.experiment_id])
 
 
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
 def test_train_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig):
     import pipeline.datasets
 
@@ -225,7 +237,7 @@ def test_train_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig):
     assert train_runs(stores) == []
 
 
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [signal.SIGHUP])
 def test_train_mid_training(tiny_data, stores, tmp_path, sig):
     when_running(stores, sig)
     result = CliRunner().invoke(app, train_args(tmp_path))
@@ -234,7 +246,7 @@ def test_train_mid_training(tiny_data, stores, tmp_path, sig):
     nothing_running(stores, None)
 
 
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [signal.SIGINT])
 def test_train_after_training(tiny_data, stores, tmp_path, monkeypatch, sig):
     """Training is over: its record is written whole, then the command stops."""
     from pipeline.engine import train_run
@@ -248,7 +260,7 @@ def test_train_after_training(tiny_data, stores, tmp_path, monkeypatch, sig):
     assert "model.keras" in {a.path for a in client.list_artifacts(runs[0].info.run_id)}
 
 
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
 def test_train_second_signal_during_shutdown(tiny_data, stores, tmp_path, monkeypatch, sig):
     """The second signal lands while the run is being closed: it is closed all the same."""
     from pipeline import tracking
@@ -260,7 +272,7 @@ def test_train_second_signal_during_shutdown(tiny_data, stores, tmp_path, monkey
     assert [r.info.status for r in train_runs(stores)] == ["KILLED"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT])
 def test_two_signals_just_after_the_last_trial(tiny_data, stores, tmp_path, monkeypatch, sig):
     """Two Ctrl-C as the search records its finished study: the parent ends KILLED, not
     RUNNING, and the model it could not publish is published by the next invocation."""
@@ -279,20 +291,18 @@ def test_two_signals_just_after_the_last_trial(tiny_data, stores, tmp_path, monk
 # --- the real command, signalled from outside as it starts ----------------------------------
 
 
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_the_command_signalled_as_it_starts(tiny_data, stores, tmp_path, sig):
     """`pipeline search` signalled 2 s after it started, as it loads, plans and reads its
-    data: one line, 128 + the signal, no run; not a traceback, nor a search that goes on
-    to its end."""
+    data: one line, 128 + the signal, no run (a search that went on would leave some); no
+    traceback."""
     from tests.test_faults import cli
 
     proc = cli(search_args(tmp_path, 1, slow=True), tiny_data, stores, stores["storage"])
     time.sleep(2.0)
-    began = time.monotonic()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err[-2000:]
-    assert time.monotonic() - began < 15  # it stops, it does not search on
     assert "Traceback" not in err
     assert re.search(r"^interrupted", err.strip().splitlines()[-1]), err[-500:]
     nothing_running(stores, "s")
@@ -320,3 +330,4 @@ def test_a_notebook_interrupt_closes_the_search(tiny_data, stores, tmp_path, mon
     nothing_running(stores, "s")
     parents = MlflowClient(tracking_uri=stores["tracking"]).search_runs(["1"])
     assert [r.info.status for r in parents if "trial_number" not in r.data.tags] == ["KILLED"]
+
