@@ -81,8 +81,8 @@ def _training(tags: dict) -> bool:
     return "trial_number" in tags or tags.get("kind") == "train"
 
 
-def signal_as_called(monkeypatch, owner, name: str, sig: int, times: int = 1) -> None:
-    """`owner.name` sends `sig` as it starts (its first `times` calls)."""
+def signal_as_called(monkeypatch, owner, name: str, sig: int, times: int = 1) -> list:
+    """`owner.name` sends `sig` as it starts (its first `times` calls); returns its calls."""
     original, calls = getattr(owner, name), []
 
     def wrapped(*args, **kwargs):
@@ -92,6 +92,7 @@ def signal_as_called(monkeypatch, owner, name: str, sig: int, times: int = 1) ->
         return original(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, wrapped)
+    return calls
 
 
 def nothing_running(stores, study: str | None) -> None:
@@ -331,3 +332,25 @@ def test_a_notebook_interrupt_closes_the_search(tiny_data, stores, tmp_path, mon
     parents = MlflowClient(tracking_uri=stores["tracking"]).search_runs(["1"])
     assert [r.info.status for r in parents if "trial_number" not in r.data.tags] == ["KILLED"]
 
+
+def test_a_second_signal_while_the_model_is_logged_leaves_its_trial_run_finished(
+    tiny_data, stores, tmp_path, monkeypatch
+):
+    """The model is logged on the best trial's finished run: a stop broken off inside that
+    (here a second Ctrl-C; or the process killed) neither reopens nor fails that run."""
+    import mlflow.pyfunc
+
+    from pipeline.engine import runner
+
+    signal_as_called(monkeypatch, runner, "record_parent", signal.SIGINT)
+    saving = signal_as_called(monkeypatch, mlflow.pyfunc, "save_model", signal.SIGINT)
+    result = CliRunner().invoke(app, search_args(tmp_path, 1))
+    one_line(result, signal.SIGINT, r"interrupted \(2/2 trials done")
+    assert saving  # the second signal came as the model was being written
+    nothing_running(stores, "s")
+    trial_runs = [
+        run
+        for run in MlflowClient(tracking_uri=stores["tracking"]).search_runs(["1"])
+        if "trial_number" in run.data.tags
+    ]
+    assert sorted(r.info.status for r in trial_runs) == ["FINISHED", "FINISHED"]

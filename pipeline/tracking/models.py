@@ -82,10 +82,16 @@ def log_model(
         output, example = predictor.output_form(len(example)), None  # nothing to validate
     signature = mlflow.models.infer_signature(example, output)
     name = registered_name(study)
-    with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+    # `Model.log` with `run_id`, not `pyfunc.log_model` inside `start_run(run_id)`: the
+    # trial's run is FINISHED, and reopening it would leave it RUNNING were this process
+    # killed now, or FAILED were it interrupted
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow's notes on pip requirements and pickling
-        info = mlflow.pyfunc.log_model(
+        info = mlflow.models.Model.log(
+            artifact_path=None,  # MLflow 3: `name`
             name="model",
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
             python_model=BundleModel(),
             artifacts={"bundle": str(bundle)},
             code_paths=[str(PACKAGE), *map(str, code)],
