@@ -1,6 +1,8 @@
-"""One process at a time creates or migrates a local SQLite store: MLflow's alembic
-migration and Optuna's table creation both fail when two processes race on a new file.
-And a store file that cannot be created, read or written is one line naming it."""
+"""One process at a time creates or migrates a store: MLflow's alembic migration and
+Optuna's table creation both fail when two processes race on a new SQLite file, and
+PostgreSQL refuses all but one of several `CREATE TABLE`s of one table made at once
+("duplicate key value violates unique constraint pg_type_typname_nsp_index"). And a
+store file that cannot be created, read or written is one line naming it."""
 
 from __future__ import annotations
 
@@ -21,10 +23,14 @@ READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 @contextlib.contextmanager
 def store_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive lock beside a `sqlite:///` store (a no-op for other URLs, whose
-    servers create and migrate their schema themselves), and check that SQLite can read
+    """Hold an exclusive lock beside a `sqlite:///` store, or PostgreSQL's advisory lock
+    on a `postgresql://` database (a no-op for other URLs), and check that SQLite can read
     the file. An existing store whose folder is read-only is opened without the lock:
     reading must not need to write, and the lock only guards creating a new file."""
+    if url.startswith("postgresql"):
+        with _advisory_lock(url):
+            yield
+        return
     database = sqlite_path(url)
     if database is None:
         yield
@@ -41,6 +47,26 @@ def store_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         check_database(database)
         yield
+
+
+SCHEMA_LOCK = 0x7069_7065_6C69_6E65  # "pipeline": the advisory lock's key, one per database
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str) -> Iterator[None]:
+    """PostgreSQL's session-level advisory lock, held on a connection of its own while the
+    caller creates or migrates its tables; released when that connection closes."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK}
+            )
+            yield
+    finally:
+        engine.dispose()
 
 
 def check_database(database: Path) -> None:

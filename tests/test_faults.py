@@ -305,6 +305,29 @@ studies.open_storage(sys.argv[3])
         assert [p.returncode for p in procs] == [0] * 4, errors
 
 
+def test_workers_starting_together_on_a_new_postgres_database_all_open_it(pg_storage):
+    """Four workers open a brand-new PostgreSQL database as Optuna's storage at the same
+    instant, as a cluster's workers do: each would create Optuna's tables, and PostgreSQL
+    refused all but one ("duplicate key value violates unique constraint")."""
+    code = """
+import sys, time
+while time.time() < float(sys.argv[1]):
+    time.sleep(0.001)
+from pipeline.engine import studies
+studies.open_storage(sys.argv[2])
+"""
+    start = str(time.time() + 3)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start, pg_storage], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert optuna.study.get_all_study_summaries(pg_storage) == []  # the tables are there
+
+
 def test_a_killed_search_leaves_no_parent_running(tiny_data, stores, tmp_path):
     """SIGKILL during a trial, then the same command: the study ends at n trials, and the
     killed invocation's parent run is swept to KILLED along with its trial run."""
