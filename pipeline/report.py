@@ -300,7 +300,7 @@ def export_text(
     if fmt == "markdown" and note:
         text += f"\n\nNot ranked: {note} trials."
     if fmt == "markdown" and ensemble:
-        members = ", ".join(f"trial {t} ({p} picks)" for t, p in ensemble.items())
+        members = ", ".join(f"trial {t} ({p} pick{'s' * (p != 1)})" for t, p in ensemble.items())
         text += f"\n\nEnsemble: {members}; ensemble_weight is each trial's share of its picks."
     return text + "\n"
 

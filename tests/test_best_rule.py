@@ -200,3 +200,11 @@ def test_the_summary_shows_every_setting_that_varies_within_its_width(n_keys):
     assert tables == (1 if n_keys == 1 else 1 + text.count("More settings of the same trials:"))
     assert (tables > 1) == (n_keys > 1)
     assert text.count("\n|       3 |") == tables  # each table lists the same trials
+
+
+def test_the_export_names_each_ensemble_members_picks():
+    runs = [run(0, {"final_val_accuracy": 0.9}), run(1, {"final_val_accuracy": 0.8})]
+    text = report.export_text(runs, ensemble={0: 1, 1: 3})
+    assert "Ensemble: trial 0 (1 pick), trial 1 (3 picks); ensemble_weight" in text
+    frame, _, _ = report.export_frame(runs, ensemble={0: 1, 1: 3})
+    assert list(frame["ensemble_weight"]) == [0.25, 0.75]
