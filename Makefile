@@ -66,8 +66,9 @@ docs: $(DOCS_STAMP) ## Build the documentation site strictly into site/ (a broke
 screenshots: $(DOCS_STAMP) ## Pictures for docs/images/ from a real small IMDB search, in headless Chromium (apt: chromium chromium-driver)
 	PIPELINE_DATA_DIR=$${PIPELINE_DATA_DIR:-../shared/data} $(BIN)/python docs/screenshots.py
 
-# Two pytest processes (a test file stays in one): on the 2-core CI machine the suite took
-# 13.5 min so, against 20.5 min in one process; many tests wait on heartbeats and servers.
+# Two pytest processes, an idle one taking tests from the other's queue (work stealing):
+# many tests wait on heartbeats and servers. On a 2-core machine: 22 min, against 25 min
+# when each test file stayed in one process (the longest files ended alone).
 TEST_WORKERS ?= 2
 test: $(STAMP) $(RAY_STAMP) ## Run the whole test suite (CI runs this; TEST_WORKERS=2 pytest processes)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)

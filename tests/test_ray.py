@@ -47,16 +47,16 @@ def no_ray_left():
         ray.shutdown()
 
 
-def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, stores, tmp_path):
+def test_two_ray_workers_finish_exactly_four_trials_under_one_parent(tiny_data, stores, tmp_path):
     searched = {**TINY_SPACE["search"], "ngrams": {"type": "categorical", "choices": [1, 2]}}
     space = space_file(tmp_path, {**TINY_SPACE, "search": searched})
     options = engine.SearchJob(
-        dataset="imdb", space=space, n_trials=6, pruner="none", workers=2, ray=RayOptions("local")
+        dataset="imdb", space=space, n_trials=4, pruner="none", workers=2, ray=RayOptions("local")
     )
     outcome = engine.search(options)
-    check_one_run_per_trial(stores, "imdb", outcome.study, 6)
+    check_one_run_per_trial(stores, "imdb", outcome.study, 4)
     parents, children = runs_of(stores["tracking"], "imdb")
-    assert len(parents) == 1 and len(children) == 6
+    assert len(parents) == 1 and len(children) == 4
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert len({c.data.tags["worker_pid"] for c in children}) == 2  # two Ray workers
     assert all(len(c.data.tags["ray_node"]) == 56 for c in children)  # Ray's node id
@@ -69,7 +69,7 @@ def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, s
     check_best_everywhere(outcome.study, stores)
     # the Ray workers kept every trial's predictions and bundle (the best 20): an
     # ensemble chosen from them reads raw text, its members' features fitted on the driver
-    assert outcome.ensemble is not None and outcome.ensemble.candidates == 6
+    assert outcome.ensemble is not None and outcome.ensemble.candidates == 4
     tracker = tracking.Tracker(stores["tracking"])
     chosen = ensembling.register(outcome.ensemble, outcome.study, tracker, experiment="imdb")
     predicted = mlflow.pyfunc.load_model(chosen.model_uri).predict(
@@ -81,14 +81,14 @@ def test_two_ray_workers_finish_exactly_six_trials_under_one_parent(tiny_data, s
 def test_a_sigkilled_ray_worker_trial_is_retried_and_nothing_is_left_running(
     tiny_data, stores, pg_storage, tmp_path
 ):
-    args = search_args(tmp_path, 6, "--workers", "2", "--heartbeat", "1", "--study", "rk")
+    args = search_args(tmp_path, 4, "--workers", "2", "--heartbeat", "1", "--study", "rk")
     proc = cli([*args, "--ray", "local"], tiny_data, stores, pg_storage)
     victim = running_trial_run(stores, time.monotonic() + 180)
     time.sleep(0.5)
     os.kill(int(victim.data.tags["worker_pid"]), signal.SIGKILL)
     err = finish(proc, 0)
     assert "Ray worker" in err and "lost" in err
-    check_killed_trial_retried("rk", pg_storage, stores, victim, 6)
+    check_killed_trial_retried("rk", pg_storage, stores, victim, 4)
 
 
 def test_a_multi_node_ray_with_sqlite_stores_is_refused_in_one_line(tiny_data, stores, tmp_path):
