@@ -282,48 +282,39 @@ def test_processes_starting_together_on_a_new_store_all_succeed(tmp_path):
     """Four processes open one brand-new SQLite tracking store and Optuna storage at the same
     instant, as two terminals or several workers do; MLflow's migration used to fail in all
     but one of them (alembic's "Online migration expected to match one row")."""
-    code = """
-import sys, time
-while time.time() < float(sys.argv[1]):
-    time.sleep(0.001)
+    opening = """
 from pipeline.tracking import Tracker
 from pipeline.engine import studies
 Tracker(sys.argv[2]).experiment("race")
 studies.open_storage(sys.argv[3])
 """
     stores = [f"sqlite:///{tmp_path}/mlflow.db", f"sqlite:///{tmp_path}/optuna.db"]
-    start = str(time.time() + 3)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, start, *stores], stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(4)
-    ]
-    errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, errors
+    four_at_once(opening, *stores)
 
 
 def test_workers_starting_together_on_a_new_postgres_database_all_open_it(pg_storage):
     """Four workers open a brand-new PostgreSQL database as Optuna's storage at the same
     instant, as a cluster's workers do: each would create Optuna's tables, and PostgreSQL
     refused all but one ("duplicate key value violates unique constraint")."""
-    code = """
-import sys, time
-while time.time() < float(sys.argv[1]):
-    time.sleep(0.001)
-from pipeline.engine import studies
-studies.open_storage(sys.argv[2])
-"""
+    four_at_once(
+        "from pipeline.engine import studies\nstudies.open_storage(sys.argv[2])", pg_storage
+    )
+    assert optuna.study.get_all_study_summaries(pg_storage) == []  # the tables are there
+
+
+def four_at_once(code: str, *args: str) -> None:
+    """Run `code` in four processes that start it at the same instant (`sys.argv[2:]` are
+    `args`); each must exit 0."""
+    waiting = "import sys, time\nwhile time.time() < float(sys.argv[1]):\n    time.sleep(0.001)\n"
     start = str(time.time() + 3)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, start, pg_storage], stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", waiting + code, start, *args], stderr=subprocess.PIPE, text=True
         )
         for _ in range(4)
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
-    assert optuna.study.get_all_study_summaries(pg_storage) == []  # the tables are there
 
 
 def test_a_killed_search_leaves_no_parent_running(tiny_data, stores, tmp_path):
