@@ -228,7 +228,7 @@ def train_runs(stores) -> list:
     return [] if exp is None else client.search_runs([exp.experiment_id])
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGHUP])
 def test_train_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig):
     import pipeline.datasets
 
@@ -238,7 +238,7 @@ def test_train_at_start_up(tiny_data, stores, tmp_path, monkeypatch, sig):
     assert train_runs(stores) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM])  # a supervisor stopping a long run
 def test_train_mid_training(tiny_data, stores, tmp_path, sig):
     when_running(stores, sig)
     result = CliRunner().invoke(app, train_args(tmp_path))
